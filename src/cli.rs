@@ -1,0 +1,98 @@
+//! Command-line definitions (clap). No logic here: `app` runs them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::export::{Format, Split};
+use crate::workspace::{env, DEFAULT_GITHUB_API_URL, DEFAULT_WORKSPACE};
+
+/// Turns GitHub history into executable training environments for software-engineering agents.
+///
+/// Stages talk through one DuckDB file in the workspace; each stage does only what is new, so any
+/// command can be stopped (Ctrl-C) and run again.
+#[derive(Debug, Parser)]
+#[command(name = "swegym-build", version, propagate_version = true)]
+#[command(after_help = "Exit codes: 0 ok · 1 error · 2 bad usage or input · 3 finished, but some repositories or \
+pull requests failed (see the summary) · 4 the workspace is in use by another run · 130 interrupted.\n\n\
+Example: GITHUB_TOKEN=… swegym-build mine --repo getmoto/moto && swegym-build export --split raw")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Workspace directory: database, logs, exports.
+    #[arg(long, global = true, env = env::WORKSPACE, default_value = DEFAULT_WORKSPACE, value_name = "DIR")]
+    pub workspace: PathBuf,
+    /// Print the final summary as JSON on stdout (and no progress bars).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No progress bars and no notices; errors are still printed.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// More log output on stderr (-v info, -vv debug). `SWEGYM_LOG` sets a full filter instead.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List merged pull requests that resolve issues and store them as raw task instances.
+    ///
+    /// Incremental: the next run asks only for PRs updated since the last complete listing.
+    /// Reads GITHUB_TOKEN (or GITHUB_TOKENS=a,b,c for rotation) and GITHUB_API_URL.
+    Mine(MineArgs),
+    /// Write dataset files (JSONL, Parquet) in SWE-Gym's published schema.
+    Export(ExportArgs),
+    /// Show the funnel per repository: PRs scanned → merged → linked → instances.
+    Status,
+}
+
+#[derive(Debug, Args)]
+pub struct MineArgs {
+    /// A repository to mine, OWNER/NAME (repeatable).
+    #[arg(long = "repo", value_name = "OWNER/NAME")]
+    pub repos: Vec<String>,
+    /// A file of repositories, one OWNER/NAME per line; `#` starts a comment
+    /// (e.g. data/repos/swe-gym.txt, SWE-Gym's 11 repositories).
+    #[arg(long = "repos", value_name = "FILE")]
+    pub repos_file: Option<PathBuf>,
+    /// Ignore pull requests created before this date (YYYY-MM-DD or RFC 3339).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// List at most N pull requests per repository (a partial scan: the cursor does not move).
+    #[arg(long, value_name = "N")]
+    pub max_pulls: Option<usize>,
+    /// Pull requests processed at once.
+    #[arg(long, short, default_value_t = 4, value_name = "N")]
+    pub jobs: usize,
+    /// Re-list every pull request instead of stopping at the last run's cursor.
+    #[arg(long)]
+    pub full: bool,
+    /// GitHub REST API root (GitHub Enterprise: https://HOST/api/v3).
+    #[arg(long, env = env::GITHUB_API_URL, default_value = DEFAULT_GITHUB_API_URL, value_name = "URL")]
+    pub api_url: String,
+    /// First wait after a secondary rate limit, in seconds; doubles on each repeat.
+    #[arg(long, env = env::SECONDARY_BACKOFF, default_value_t = 60, value_name = "SECS")]
+    pub secondary_backoff: u64,
+    /// First wait after a 5xx or a dropped connection, in milliseconds; doubles on each repeat.
+    #[arg(long, env = env::RETRY_BASE_MS, default_value_t = 1000, value_name = "MS", hide = true)]
+    pub retry_base_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Which instances: `raw` = every mined instance with a non-empty test_patch.
+    #[arg(long, value_enum, default_value = "raw")]
+    pub split: Split,
+    /// File format (repeatable); both when not given.
+    #[arg(long = "format", value_enum)]
+    pub formats: Vec<Format>,
+    /// Output directory (files are named <split>.jsonl / <split>.parquet). Default: <workspace>/exports.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}

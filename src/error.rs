@@ -1,0 +1,67 @@
+//! The top-level error and the documented exit codes.
+
+use std::process::ExitCode;
+
+use crate::export::ExportError;
+use crate::github::GitHubError;
+use crate::mine::MineError;
+use crate::store::StoreError;
+
+/// Exit codes (also in `--help` and README.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything asked for was done.
+    Ok = 0,
+    /// An error stopped the run (database, I/O, GitHub authentication …).
+    Failed = 1,
+    /// Bad arguments or bad input files.
+    Usage = 2,
+    /// Finished, but some repositories or pull requests failed; they are retried on the next run.
+    Partial = 3,
+    /// Another run holds the workspace.
+    Busy = 4,
+    /// Stopped by Ctrl-C; what was finished is saved.
+    Interrupted = 130,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// Anything that stops a command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    #[error("{0}")]
+    Io(String),
+}
+
+impl From<MineError> for Error {
+    fn from(e: MineError) -> Self {
+        match e {
+            MineError::Store(s) => Error::Store(s),
+            MineError::GitHub(g) => Error::GitHub(g),
+        }
+    }
+}
+
+impl Error {
+    pub fn exit(&self) -> Exit {
+        match self {
+            Error::Usage(_) => Exit::Usage,
+            Error::Store(StoreError::Busy { .. }) | Error::Export(ExportError::Store(StoreError::Busy { .. })) => Exit::Busy,
+            Error::Store(StoreError::Missing { .. }) => Exit::Usage,
+            Error::GitHub(GitHubError::BadApiUrl { .. }) => Exit::Usage,
+            _ => Exit::Failed,
+        }
+    }
+}

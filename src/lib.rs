@@ -1,0 +1,19 @@
+//! swegym-build: mine GitHub pull requests that fix issues into executable task instances for
+//! training software-engineering agents (the SWE-Gym pipeline), one stage per module.
+//!
+//! Stages talk only through the DuckDB store (`store`); infrastructure sits behind small adapters
+//! (`github`). `app` runs a parsed command line; `main.rs` only dispatches.
+
+pub mod app;
+pub mod cancel;
+pub mod cli;
+pub mod error;
+pub mod export;
+pub mod github;
+pub mod mine;
+pub mod model;
+pub mod progress;
+pub mod store;
+pub mod workspace;
+
+pub use error::{Error, Exit};

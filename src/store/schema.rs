@@ -1,0 +1,65 @@
+//! Schema migrations. Each entry upgrades the database by one version and runs in a transaction;
+//! never edit a released entry, append a new one.
+//!
+//! Timestamps are stored as `YYYY-MM-DDTHH:MM:SSZ` text: exactly what GitHub sends and what the
+//! published datasets carry, and it sorts chronologically.
+
+pub const MIGRATIONS: &[&str] = &[
+    // v1: mining.
+    r#"
+    CREATE TABLE repos (
+        repo            VARCHAR PRIMARY KEY,
+        pulls_cursor    VARCHAR,   -- updated_at of the newest PR of the last complete listing
+        last_mined_at   VARCHAR,
+        last_error      VARCHAR
+    );
+    CREATE TABLE pulls (
+        repo            VARCHAR NOT NULL,
+        number          BIGINT  NOT NULL,
+        title           VARCHAR NOT NULL,
+        body            VARCHAR NOT NULL,
+        created_at      VARCHAR NOT NULL,
+        updated_at      VARCHAR NOT NULL,
+        merged_at       VARCHAR,
+        base_sha        VARCHAR NOT NULL,
+        outcome         VARCHAR NOT NULL,  -- see PullOutcome
+        detail          VARCHAR,           -- why it failed or was left out
+        referenced      BIGINT[] NOT NULL, -- numbers named with a closing keyword
+        issue_numbers   BIGINT[] NOT NULL, -- those that are issues
+        first_commit_at VARCHAR,
+        content_hash    VARCHAR NOT NULL,  -- of title and body: an edited PR is processed again
+        processed_at    VARCHAR NOT NULL,
+        PRIMARY KEY (repo, number)
+    );
+    CREATE TABLE issues (
+        repo            VARCHAR NOT NULL,
+        number          BIGINT  NOT NULL,
+        is_pull         BOOLEAN NOT NULL,
+        title           VARCHAR NOT NULL,
+        body            VARCHAR NOT NULL,
+        comment_count   BIGINT  NOT NULL,
+        fetched_at      VARCHAR NOT NULL,
+        PRIMARY KEY (repo, number)
+    );
+    CREATE TABLE instances (
+        instance_id       VARCHAR PRIMARY KEY,
+        repo              VARCHAR NOT NULL,
+        pull_number       BIGINT  NOT NULL,
+        issue_numbers     BIGINT[] NOT NULL,
+        base_commit       VARCHAR NOT NULL,
+        patch             VARCHAR NOT NULL,
+        test_patch        VARCHAR NOT NULL,
+        problem_statement VARCHAR NOT NULL,
+        hints_text        VARCHAR NOT NULL,
+        created_at        VARCHAR NOT NULL,
+        source            VARCHAR NOT NULL,  -- mined | imported
+        updated_at        VARCHAR NOT NULL
+    );
+    CREATE TABLE api_requests (
+        repo     VARCHAR NOT NULL,
+        kind     VARCHAR NOT NULL,
+        requests BIGINT  NOT NULL,
+        PRIMARY KEY (repo, kind)
+    );
+    "#,
+];

@@ -1,0 +1,69 @@
+//! Where things live, and every environment variable the tool reads — in one place.
+
+use std::path::{Path, PathBuf};
+
+/// The environment variables swegym-build reads. Documented in README.md ("Environment").
+pub mod env {
+    /// Workspace directory (database, mirrors, logs, exports).
+    pub const WORKSPACE: &str = "SWEGYM_WORKSPACE";
+    /// One GitHub token.
+    pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
+    /// Several GitHub tokens, comma-separated, used in rotation.
+    pub const GITHUB_TOKENS: &str = "GITHUB_TOKENS";
+    /// REST API root (GitHub Enterprise: `https://HOST/api/v3`; tests: a local server).
+    pub const GITHUB_API_URL: &str = "GITHUB_API_URL";
+    /// Minimum back-off after a secondary rate limit, in seconds (default 60).
+    pub const SECONDARY_BACKOFF: &str = "SWEGYM_SECONDARY_BACKOFF_SECS";
+    /// First back-off after a 5xx or a transport error, in milliseconds (default 1000).
+    pub const RETRY_BASE_MS: &str = "SWEGYM_RETRY_BASE_MS";
+    /// Log filter for stderr (tracing `EnvFilter` syntax), e.g. `swegym_build=debug`.
+    pub const LOG: &str = "SWEGYM_LOG";
+}
+
+/// Default GitHub REST API root.
+pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+/// Default workspace directory, relative to the current directory.
+pub const DEFAULT_WORKSPACE: &str = "swegym-workspace";
+
+/// The paths inside a workspace directory.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    root: PathBuf,
+}
+
+impl Workspace {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// Creates the workspace directories if they do not exist.
+    pub fn create_dirs(&self) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.root)?;
+        std::fs::create_dir_all(self.logs_dir())?;
+        Ok(())
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The DuckDB database file.
+    pub fn database(&self) -> PathBuf {
+        self.root.join("swegym.duckdb")
+    }
+
+    /// The lock file that marks the workspace as in use by one writing process.
+    pub fn lock_file(&self) -> PathBuf {
+        self.root.join("swegym.lock")
+    }
+
+    /// Run logs (one file per command invocation).
+    pub fn logs_dir(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+
+    /// Default export directory.
+    pub fn exports_dir(&self) -> PathBuf {
+        self.root.join("exports")
+    }
+}

@@ -1,0 +1,7 @@
+//! The integration-test binary: the fake GitHub, scripted scenarios, real reference data and the
+//! real `swegym-build` binary.
+
+mod cli;
+mod lite_reference;
+mod mine;
+mod support;
