@@ -26,7 +26,7 @@ async fn mines_every_linking_form_across_pages() {
     let summary = ctx.mine(&TestContext::options(&[REPO])).await;
     let r = &summary.repos[0];
     assert_eq!(r.error, None);
-    assert_eq!(r.listed, 232);
+    assert_eq!(r.listed, 233);
     assert_eq!(r.unmerged, sc.unmerged);
     assert!(r.listing_complete);
 
@@ -63,7 +63,7 @@ async fn mines_every_linking_form_across_pages() {
     let paths = requested_paths(&ctx).await;
     assert_eq!(ctx.fake.requests(), summary.requests_total);
     assert_eq!(summary.requests_by_kind["pull_list"], 3);
-    let merged = 232 - sc.unmerged;
+    let merged = 233 - sc.unmerged;
     assert_eq!(summary.requests_by_kind["commits"], merged);
     for n in 1..=200 {
         assert!(!paths.iter().any(|p| p.contains(&format!("/pulls/{n}/")) || p.ends_with(&format!("/pulls/{n}"))), "unmerged #{n} was requested");

@@ -300,7 +300,7 @@ fn query(req: &Request) -> HashMap<String, String> {
 }
 
 impl FakeGitHub {
-    fn page<T>(&self, req: &Request, items: &[T], render: impl Fn(&T) -> Value) -> ResponseTemplate {
+    fn page<T>(&self, root: &str, req: &Request, items: &[T], render: impl Fn(&T) -> Value) -> ResponseTemplate {
         let q = query(req);
         let per_page: usize = q.get("per_page").and_then(|v| v.parse().ok()).unwrap_or(30).clamp(1, 100);
         let page: usize = q.get("page").and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
@@ -308,8 +308,9 @@ impl FakeGitHub {
         let slice = items.get(start..(start + per_page).min(items.len())).unwrap_or(&[]);
         let body: Vec<Value> = slice.iter().map(render).collect();
         let last = items.len().div_ceil(per_page).max(1);
+        // wiremock's `req.url` says `localhost` without the port: rebuild it on the server root.
         let link_to = |p: usize| {
-            let mut u = req.url.clone();
+            let mut u = url::Url::parse(&format!("{root}{}", req.url.path())).expect("url");
             let pairs: Vec<(String, String)> =
                 q.iter().filter(|(k, _)| k.as_str() != "page").map(|(k, v)| (k.clone(), v.clone())).collect();
             u.query_pairs_mut().clear().extend_pairs(pairs).append_pair("page", &p.to_string());
@@ -382,7 +383,7 @@ impl FakeGitHub {
                 if q.get("direction").map(String::as_str) == Some("asc") {
                     pulls.reverse();
                 }
-                self.page(req, &pulls, |p| pull_json(&root, &full, p))
+                self.page(&root, req, &pulls, |p| pull_json(&root, &full, p))
             }
             ["repos", o, r, "pulls", n] => {
                 let full = format!("{o}/{r}");
@@ -397,7 +398,7 @@ impl FakeGitHub {
             ["repos", o, r, "pulls", n, "commits"] => {
                 let full = format!("{o}/{r}");
                 let Some(p) = find_pull(&s, &full, n) else { return message(404, "Not Found") };
-                self.page(req, &p.commits, |c| commit_json(&full, c))
+                self.page(&root, req, &p.commits, |c| commit_json(&full, c))
             }
             ["repos", o, r, "issues", n] => {
                 let full = format!("{o}/{r}");
@@ -416,9 +417,9 @@ impl FakeGitHub {
                 let Some(repo) = s.repos.get(&full.to_ascii_lowercase()) else { return message(404, "Not Found") };
                 let num: u64 = n.parse().unwrap_or(0);
                 let Some(i) = repo.issues.get(&num) else {
-                    return self.page(req, &Vec::<FakeComment>::new(), |c| comment_json(&full, num, c));
+                    return self.page(&root, req, &Vec::<FakeComment>::new(), |c| comment_json(&full, num, c));
                 };
-                self.page(req, &i.comments, |c| comment_json(&full, num, c))
+                self.page(&root, req, &i.comments, |c| comment_json(&full, num, c))
             }
             _ => message(404, "Not Found"),
         }

@@ -1,7 +1,7 @@
 //! A scripted repository, `acme/widgets`, whose pull requests cover what `mine` must tell apart:
 //! unmerged PRs, merged PRs without links, every linking form, links to PRs and to missing issues,
 //! docs-only and tests-only diffs, two issues in one PR, links only in commit messages or only in
-//! HTML comments. 232 PRs → three list pages.
+//! HTML comments. 233 PRs → three list pages.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
