@@ -42,15 +42,35 @@ fn generate(pulls: u64) -> (FakeRepo, u64, u64) {
             linked += 1;
             let comments = if n % 3 == 0 {
                 vec![
-                    FakeComment { id: 3 * n, body: "Can reproduce.".into(), created_at: created - chrono::Duration::days(1), updated_at: created - chrono::Duration::days(1) },
-                    FakeComment { id: 3 * n + 1, body: "Fixed, thanks.".into(), created_at: created + chrono::Duration::days(1), updated_at: created + chrono::Duration::days(1) },
+                    FakeComment {
+                        id: 3 * n,
+                        body: "Can reproduce.".into(),
+                        created_at: created - chrono::Duration::days(1),
+                        updated_at: created - chrono::Duration::days(1),
+                    },
+                    FakeComment {
+                        id: 3 * n + 1,
+                        body: "Fixed, thanks.".into(),
+                        created_at: created + chrono::Duration::days(1),
+                        updated_at: created + chrono::Duration::days(1),
+                    },
                 ]
             } else {
                 Vec::new()
             };
-            repo.issues.insert(issue, FakeIssue { number: issue, title: format!("Bug {n}"), body: Some("It breaks.\nTraceback …".into()), created_at: created - chrono::Duration::days(5), comments });
+            repo.issues.insert(
+                issue,
+                FakeIssue {
+                    number: issue,
+                    title: format!("Bug {n}"),
+                    body: Some("It breaks.\nTraceback …".into()),
+                    created_at: created - chrono::Duration::days(5),
+                    comments,
+                },
+            );
         }
-        let body = if links { format!("Fixes #{issue}\n\nSome description.") } else { "Refactoring and cleanup.".into() };
+        let body =
+            if links { format!("Fixes #{issue}\n\nSome description.") } else { "Refactoring and cleanup.".into() };
         let diff = format!(
             "diff --git a/pkg/mod_{n}.py b/pkg/mod_{n}.py\nindex 1..2 100644\n--- a/pkg/mod_{n}.py\n+++ b/pkg/mod_{n}.py\n@@ -1 +1 @@\n-a\n+b\ndiff --git a/tests/test_mod_{n}.py b/tests/test_mod_{n}.py\n--- a/tests/test_mod_{n}.py\n+++ b/tests/test_mod_{n}.py\n@@ -1 +1,2 @@\n x\n+def test_{n}(): pass\n"
         );
@@ -62,7 +82,11 @@ fn generate(pulls: u64) -> (FakeRepo, u64, u64) {
             updated_at: created + chrono::Duration::hours(3),
             merged_at: merged.then(|| created + chrono::Duration::hours(2)),
             base_sha: format!("{n:040x}"),
-            commits: vec![FakeCommit { sha: format!("{:040x}", n + 1), message: "Work".into(), date: created - chrono::Duration::hours(1) }],
+            commits: vec![FakeCommit {
+                sha: format!("{:040x}", n + 1),
+                message: "Work".into(),
+                date: created - chrono::Duration::hours(1),
+            }],
             diff,
         });
     }

@@ -43,7 +43,13 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
     }
 }
 
-async fn run_mine(g: &GlobalArgs, ws: &Workspace, args: &MineArgs, progress: &Progress, filter: &str) -> Result<Exit, Error> {
+async fn run_mine(
+    g: &GlobalArgs,
+    ws: &Workspace,
+    args: &MineArgs,
+    progress: &Progress,
+    filter: &str,
+) -> Result<Exit, Error> {
     let repos = resolve_repos(&args.repos, args.repos_file.as_deref())?;
     let since = args.since.as_deref().map(parse_since).transpose()?;
     if args.jobs == 0 {
@@ -180,8 +186,7 @@ pub fn status_table(rows: &[RepoStatus]) -> String {
 /// Tokens from `GITHUB_TOKENS` (comma-separated), else `GITHUB_TOKEN`.
 fn tokens_from_env() -> Vec<Token> {
     let many = std::env::var(env::GITHUB_TOKENS).unwrap_or_default();
-    let mut tokens: Vec<Token> =
-        many.split(',').map(str::trim).filter(|t| !t.is_empty()).map(Token::new).collect();
+    let mut tokens: Vec<Token> = many.split(',').map(str::trim).filter(|t| !t.is_empty()).map(Token::new).collect();
     if tokens.is_empty() {
         if let Ok(t) = std::env::var(env::GITHUB_TOKEN) {
             if !t.trim().is_empty() {

@@ -58,7 +58,9 @@ impl Error {
     pub fn exit(&self) -> Exit {
         match self {
             Error::Usage(_) => Exit::Usage,
-            Error::Store(StoreError::Busy { .. }) | Error::Export(ExportError::Store(StoreError::Busy { .. })) => Exit::Busy,
+            Error::Store(StoreError::Busy { .. }) | Error::Export(ExportError::Store(StoreError::Busy { .. })) => {
+                Exit::Busy
+            }
             Error::Store(StoreError::Missing { .. }) => Exit::Usage,
             Error::GitHub(GitHubError::BadApiUrl { .. }) => Exit::Usage,
             _ => Exit::Failed,

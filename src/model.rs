@@ -42,10 +42,7 @@ impl FromStr for RepoName {
         let trimmed = s.trim().trim_end_matches(".git");
         let (owner, name) = trimmed.split_once('/').ok_or_else(bad)?;
         let ok = |part: &str| {
-            !part.is_empty()
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         };
         if !ok(owner) || !ok(name) {
             return Err(bad());

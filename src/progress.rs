@@ -113,7 +113,12 @@ impl<'a> MakeWriter<'a> for SharedFile {
 
 /// Installs logging: stderr at `stderr_filter` (e.g. "warn", or `SWEGYM_LOG`), and, when
 /// `log_dir` is given, a debug-level file `<log_dir>/<command>-<time>.log`. Returns the file path.
-pub fn init_logging(progress: &Progress, stderr_filter: &str, log_dir: Option<&Path>, command: &str) -> Option<PathBuf> {
+pub fn init_logging(
+    progress: &Progress,
+    stderr_filter: &str,
+    log_dir: Option<&Path>,
+    command: &str,
+) -> Option<PathBuf> {
     // Our crate at the chosen level, everything else (hyper, octocrab, duckdb) at warn.
     let stderr_filter = EnvFilter::try_new(stderr_filter).unwrap_or_else(|_| EnvFilter::new("warn"));
     let stderr = tracing_subscriber::fmt::layer()

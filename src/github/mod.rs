@@ -33,8 +33,7 @@ pub enum RequestKind {
 }
 
 impl RequestKind {
-    pub const ALL: [RequestKind; 5] =
-        [Self::PullList, Self::Commits, Self::Issue, Self::Comments, Self::Diff];
+    pub const ALL: [RequestKind; 5] = [Self::PullList, Self::Commits, Self::Issue, Self::Comments, Self::Diff];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -233,7 +232,8 @@ impl GitHub {
     /// GET a JSON document.
     pub async fn get_json<T: DeserializeOwned>(&self, kind: RequestKind, url: &str) -> Result<T, GitHubError> {
         let (_, body) = self.send(kind, url, JSON).await?;
-        serde_json::from_slice(&body).map_err(|e| GitHubError::Malformed { url: url.to_string(), detail: e.to_string() })
+        serde_json::from_slice(&body)
+            .map_err(|e| GitHubError::Malformed { url: url.to_string(), detail: e.to_string() })
     }
 
     /// GET one page of a JSON list, with the next page's URL.
@@ -246,7 +246,12 @@ impl GitHub {
     }
 
     /// GET every page of a JSON list, following `Link: rel="next"` (at most `max_pages`).
-    pub async fn get_all<T: DeserializeOwned>(&self, kind: RequestKind, url: &str, max_pages: usize) -> Result<Vec<T>, GitHubError> {
+    pub async fn get_all<T: DeserializeOwned>(
+        &self,
+        kind: RequestKind,
+        url: &str,
+        max_pages: usize,
+    ) -> Result<Vec<T>, GitHubError> {
         let mut out = Vec::new();
         let mut next = Some(url.to_string());
         let mut pages = 0;
@@ -264,11 +269,17 @@ impl GitHub {
     /// GET a pull request as a unified diff (`Accept: application/vnd.github.diff`).
     pub async fn get_diff(&self, url: &str) -> Result<String, GitHubError> {
         let (_, body) = self.send(RequestKind::Diff, url, DIFF).await?;
-        String::from_utf8(body).map_err(|e| GitHubError::Malformed { url: url.to_string(), detail: format!("diff is not UTF-8: {e}") })
+        String::from_utf8(body)
+            .map_err(|e| GitHubError::Malformed { url: url.to_string(), detail: format!("diff is not UTF-8: {e}") })
     }
 
     /// Sends a GET, waiting out rate limits and retrying transient faults.
-    async fn send(&self, kind: RequestKind, url: &str, accept: &'static str) -> Result<(HeaderMap, Vec<u8>), GitHubError> {
+    async fn send(
+        &self,
+        kind: RequestKind,
+        url: &str,
+        accept: &'static str,
+    ) -> Result<(HeaderMap, Vec<u8>), GitHubError> {
         let mut attempts: u32 = 0;
         let mut limit_waits: u32 = 0;
         loop {
@@ -282,7 +293,8 @@ impl GitHub {
             let mut headers = HeaderMap::new();
             headers.insert(ACCEPT, HeaderValue::from_static(accept));
             let sent = tokio::time::timeout(self.cfg.request_timeout, async {
-                let resp = slot.client._get_with_headers(url, Some(headers)).await.map_err(|e| describe_octocrab_error(&e))?;
+                let resp =
+                    slot.client._get_with_headers(url, Some(headers)).await.map_err(|e| describe_octocrab_error(&e))?;
                 let (parts, body) = resp.into_parts();
                 let bytes = collect_body(body).await?;
                 Ok::<_, String>((parts.status, parts.headers, bytes))
@@ -291,12 +303,22 @@ impl GitHub {
             let (status, headers, body) = match sent {
                 Ok(Ok(r)) => r,
                 Ok(Err(detail)) => {
-                    self.retry_or_fail(url, attempts, || GitHubError::Transport { url: url.into(), attempts, detail: detail.clone() }).await?;
+                    self.retry_or_fail(url, attempts, || GitHubError::Transport {
+                        url: url.into(),
+                        attempts,
+                        detail: detail.clone(),
+                    })
+                    .await?;
                     continue;
                 }
                 Err(_) => {
                     let detail = format!("timed out after {:?}", self.cfg.request_timeout);
-                    self.retry_or_fail(url, attempts, || GitHubError::Transport { url: url.into(), attempts, detail: detail.clone() }).await?;
+                    self.retry_or_fail(url, attempts, || GitHubError::Transport {
+                        url: url.into(),
+                        attempts,
+                        detail: detail.clone(),
+                    })
+                    .await?;
                     continue;
                 }
             };
@@ -334,7 +356,11 @@ impl GitHub {
                     }
                     let backoff = self.cfg.secondary_backoff_min.saturating_mul(1 << (limit_waits - 1).min(10));
                     let wait = retry_after.map_or(backoff, |r| r.max(backoff)).min(Duration::from_secs(3600));
-                    (self.notify)(format!("secondary rate limit (HTTP {}): pausing all requests for {}s", status.as_u16(), wait.as_secs()));
+                    (self.notify)(format!(
+                        "secondary rate limit (HTTP {}): pausing all requests for {}s",
+                        status.as_u16(),
+                        wait.as_secs()
+                    ));
                     tracing::warn!(url, status = status.as_u16(), wait_secs = wait.as_secs(), "secondary rate limit");
                     let until = Instant::now() + wait;
                     if let Ok(mut p) = self.paused_until.lock() {
@@ -346,7 +372,13 @@ impl GitHub {
                 StatusCode::UNAUTHORIZED => return Err(GitHubError::Unauthorized { url: url.into() }),
                 StatusCode::NOT_FOUND | StatusCode::GONE => return Err(GitHubError::NotFound { url: url.into() }),
                 s if s.is_server_error() => {
-                    self.retry_or_fail(url, attempts, || GitHubError::Server { url: url.into(), status: s.as_u16(), attempts, message: message.clone() }).await?;
+                    self.retry_or_fail(url, attempts, || GitHubError::Server {
+                        url: url.into(),
+                        status: s.as_u16(),
+                        attempts,
+                        message: message.clone(),
+                    })
+                    .await?;
                 }
                 s => return Err(GitHubError::Http { url: url.into(), status: s.as_u16(), message }),
             }
@@ -354,7 +386,12 @@ impl GitHub {
     }
 
     /// Sleeps before the next attempt, or gives up with `err` when attempts are exhausted.
-    async fn retry_or_fail(&self, url: &str, attempts: u32, err: impl FnOnce() -> GitHubError) -> Result<(), GitHubError> {
+    async fn retry_or_fail(
+        &self,
+        url: &str,
+        attempts: u32,
+        err: impl FnOnce() -> GitHubError,
+    ) -> Result<(), GitHubError> {
         if attempts >= self.cfg.max_attempts {
             return Err(err());
         }
@@ -382,7 +419,8 @@ impl GitHub {
     async fn pick_slot(&self) -> &Slot {
         loop {
             let now = unix_now();
-            let usable = |s: &Slot| s.remaining.load(Ordering::Relaxed) != 0 || s.reset_at.load(Ordering::Relaxed) <= now;
+            let usable =
+                |s: &Slot| s.remaining.load(Ordering::Relaxed) != 0 || s.reset_at.load(Ordering::Relaxed) <= now;
             let budget = |s: &Slot| {
                 if s.reset_at.load(Ordering::Relaxed) <= now && s.remaining.load(Ordering::Relaxed) == 0 {
                     i64::MAX // reset has passed: full budget again
@@ -406,8 +444,14 @@ impl GitHub {
             }
             let reset = self.slots.iter().map(|s| s.reset_at.load(Ordering::Relaxed)).min().unwrap_or(now);
             let wait = Duration::from_secs((reset - now).max(0) as u64 + 1);
-            let at = chrono::DateTime::from_timestamp(reset, 0).map(|t| t.format("%H:%M:%S UTC").to_string()).unwrap_or_default();
-            (self.notify)(format!("primary rate limit: {} token(s) spent, waiting {}s until {at}", self.slots.len(), wait.as_secs()));
+            let at = chrono::DateTime::from_timestamp(reset, 0)
+                .map(|t| t.format("%H:%M:%S UTC").to_string())
+                .unwrap_or_default();
+            (self.notify)(format!(
+                "primary rate limit: {} token(s) spent, waiting {}s until {at}",
+                self.slots.len(),
+                wait.as_secs()
+            ));
             tracing::warn!(wait_secs = wait.as_secs(), "primary rate limit reached");
             self.counts.rate_limit_wait_ms.fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
             tokio::time::sleep(wait).await;

@@ -93,7 +93,10 @@ pub fn block_path(block: &str) -> Option<String> {
 fn header_path(header: &str) -> Option<String> {
     if header.starts_with('"') || header.ends_with('"') {
         // Quoted form: `"a/x y" "b/x y"` or mixed.
-        let b = header.rfind(" \"b/").map(|i| &header[i + 1..]).or_else(|| header.rfind(" b/").map(|i| &header[i + 1..]))?;
+        let b = header
+            .rfind(" \"b/")
+            .map(|i| &header[i + 1..])
+            .or_else(|| header.rfind(" b/").map(|i| &header[i + 1..]))?;
         return unquote(b).strip_prefix("b/").map(str::to_string);
     }
     let rest = header.strip_prefix("a/")?;
@@ -166,7 +169,15 @@ mod tests {
 
     #[test]
     fn test_path_tokens_not_substrings() {
-        for p in ["tests/a.py", "test_requests.py", "pkg/testing/x.py", "e2e/run.js", "a/foo_test.py", "Tests/x.py", "pkg/test-data/x.txt"] {
+        for p in [
+            "tests/a.py",
+            "test_requests.py",
+            "pkg/testing/x.py",
+            "e2e/run.js",
+            "a/foo_test.py",
+            "Tests/x.py",
+            "pkg/test-data/x.txt",
+        ] {
             assert!(is_test_path(p), "{p}");
         }
         for p in ["src/_pytest/python.py", "contest.py", "latest.py", "pytest.ini", "docs/testimonials.md"] {
@@ -177,8 +188,15 @@ mod tests {
     #[test]
     fn paths_with_spaces_quotes_renames_and_deletions() {
         assert_eq!(block_path("diff --git a/my file.py b/my file.py\nnew mode\n").as_deref(), Some("my file.py"));
-        assert_eq!(block_path("diff --git \"a/t\\303\\251st.py\" \"b/t\\303\\251st.py\"\n").as_deref(), Some("tést.py"));
-        assert_eq!(block_path("diff --git a/old.py b/new.py\nsimilarity index 100%\nrename from old.py\nrename to new.py\n").as_deref(), Some("new.py"));
+        assert_eq!(
+            block_path("diff --git \"a/t\\303\\251st.py\" \"b/t\\303\\251st.py\"\n").as_deref(),
+            Some("tést.py")
+        );
+        assert_eq!(
+            block_path("diff --git a/old.py b/new.py\nsimilarity index 100%\nrename from old.py\nrename to new.py\n")
+                .as_deref(),
+            Some("new.py")
+        );
         assert_eq!(block_path("diff --git a/gone.py b/gone.py\ndeleted file mode 100644\n--- a/gone.py\n+++ /dev/null\n@@ -1 +0,0 @@\n-x\n").as_deref(), Some("gone.py"));
     }
 

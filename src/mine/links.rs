@@ -15,18 +15,15 @@ use std::sync::LazyLock;
 
 use crate::model::RepoName;
 
-static HTML_COMMENT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?s)<!--.*?-->").expect("static regex"));
+static HTML_COMMENT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?s)<!--.*?-->").expect("static regex"));
 
 /// One reference: `#N`, `owner/repo#N` or an issues/pulls URL.
 const REF: &str = r"(?:(?:https?://[^\s/]+/(?:[\w.-]+)/(?:[\w.-]+)/(?:issues|pull)/\d+)|(?:[\w.-]+/[\w.-]+)?#\d+)";
 
 static KEYWORD_AND_REFS: LazyLock<Regex> = LazyLock::new(|| {
     let list = format!(r"{REF}(?:(?:\s*,\s*|\s*,?\s+and\s+|\s*&\s*){REF})*");
-    Regex::new(&format!(
-        r"(?i)\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\b:?\s+(?P<refs>{list})"
-    ))
-    .expect("static regex")
+    Regex::new(&format!(r"(?i)\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\b:?\s+(?P<refs>{list})"))
+        .expect("static regex")
 });
 
 static ONE_REF: LazyLock<Regex> = LazyLock::new(|| {

@@ -198,11 +198,15 @@ pub async fn mine(
         let before = gh.counts().snapshot();
         let mut repo_summary = mine_repo(store, gh.clone(), repo, opts, progress, cancel).await?;
         let after = gh.counts().snapshot();
-        let used: Vec<(&str, u64)> =
-            after.iter().zip(&before).map(|((k, a), (_, b))| (k.as_str(), a - b)).collect();
+        let used: Vec<(&str, u64)> = after.iter().zip(&before).map(|((k, a), (_, b))| (k.as_str(), a - b)).collect();
         repo_summary.requests = used.iter().filter(|(_, n)| *n > 0).map(|(k, n)| (k.to_string(), *n)).collect();
         summary.interrupted |= cancel.is_cancelled();
-        store.finish_repo_run(&repo.to_string(), repo_summary.new_cursor.as_deref(), repo_summary.error.as_deref(), &used)?;
+        store.finish_repo_run(
+            &repo.to_string(),
+            repo_summary.new_cursor.as_deref(),
+            repo_summary.error.as_deref(),
+            &used,
+        )?;
         summary.repos.push(repo_summary);
     }
     let counts = gh.counts();
@@ -289,7 +293,9 @@ async fn mine_repo(
     ));
     let mut listing_complete = false;
     let mut newest_seen: Option<DateTime<Utc>> = None;
-    let mut page_fut: Option<std::pin::Pin<Box<dyn std::future::Future<Output = Result<Page<PullSummary>, GitHubError>> + Send>>> = None;
+    let mut page_fut: Option<
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Page<PullSummary>, GitHubError>> + Send>>,
+    > = None;
     let mut in_flight = FuturesUnordered::new();
     let mut writer = BatchWriter::new();
     let mut fatal: Option<GitHubError> = None;
@@ -441,8 +447,9 @@ async fn process(gh: &GitHub, c: Candidate, cache: &IssueCache) -> Result<Proces
 async fn process_inner(gh: &GitHub, c: &Candidate, cache: &IssueCache) -> Result<Processed, GitHubError> {
     let (owner, name) = (c.repo.owner(), c.repo.name());
     // GitHub lists at most 250 commits of a PR, 100 a page.
-    let commits: Vec<PullCommit> =
-        gh.get_all(RequestKind::Commits, &format!("/repos/{owner}/{name}/pulls/{}/commits?per_page=100", c.number), 3).await?;
+    let commits: Vec<PullCommit> = gh
+        .get_all(RequestKind::Commits, &format!("/repos/{owner}/{name}/pulls/{}/commits?per_page=100", c.number), 3)
+        .await?;
     let text = links::link_text(&c.title, &c.body, commits.iter().map(|m| m.commit.message.as_str()));
     let referenced = links::resolved_issue_numbers(&text, &c.repo);
     let first_commit_at = commits.first().and_then(|m| m.commit.author.as_ref()).and_then(|a| a.date);
@@ -464,28 +471,31 @@ async fn process_inner(gh: &GitHub, c: &Candidate, cache: &IssueCache) -> Result
         let cached = cache.lock().ok().and_then(|m| m.get(&n).cloned());
         let issue = match cached {
             Some(i) => i,
-            None => match gh.get_json::<IssueDetail>(RequestKind::Issue, &format!("/repos/{owner}/{name}/issues/{n}")).await {
-                Ok(d) => {
-                    let rec = IssueRecord {
-                        repo: c.repo.to_string(),
-                        number: d.number,
-                        is_pull: d.pull_request.is_some(),
-                        title: d.title.unwrap_or_default(),
-                        body: d.body.unwrap_or_default(),
-                        comment_count: d.comments,
-                    };
-                    if let Ok(mut m) = cache.lock() {
-                        m.insert(n, rec.clone());
+            None => {
+                match gh.get_json::<IssueDetail>(RequestKind::Issue, &format!("/repos/{owner}/{name}/issues/{n}")).await
+                {
+                    Ok(d) => {
+                        let rec = IssueRecord {
+                            repo: c.repo.to_string(),
+                            number: d.number,
+                            is_pull: d.pull_request.is_some(),
+                            title: d.title.unwrap_or_default(),
+                            body: d.body.unwrap_or_default(),
+                            comment_count: d.comments,
+                        };
+                        if let Ok(mut m) = cache.lock() {
+                            m.insert(n, rec.clone());
+                        }
+                        new_issues.push(rec.clone());
+                        rec
                     }
-                    new_issues.push(rec.clone());
-                    rec
+                    Err(GitHubError::NotFound { .. }) => {
+                        notes.push(format!("#{n} not found"));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
                 }
-                Err(GitHubError::NotFound { .. }) => {
-                    notes.push(format!("#{n} not found"));
-                    continue;
-                }
-                Err(e) => return Err(e),
-            },
+            }
         };
         if issue.is_pull {
             notes.push(format!("#{n} is a pull request"));
@@ -506,7 +516,8 @@ async fn process_inner(gh: &GitHub, c: &Candidate, cache: &IssueCache) -> Result
     let split = diff::split_diff(&diff);
     if split.patch.is_empty() {
         record.outcome = PullOutcome::NoPatch;
-        record.detail = Some(if split.test_files.is_empty() { "empty diff".into() } else { "only test files changed".into() });
+        record.detail =
+            Some(if split.test_files.is_empty() { "empty diff".into() } else { "only test files changed".into() });
         return Ok(Processed { record, new_issues, instance: None });
     }
 
@@ -541,7 +552,12 @@ async fn process_inner(gh: &GitHub, c: &Candidate, cache: &IssueCache) -> Result
 
 /// An issue's comments up to and including the first one not older than `first_commit`
 /// (later pages cannot contribute hints, so they are not requested).
-async fn early_comments(gh: &GitHub, repo: &RepoName, issue: u64, first_commit: DateTime<Utc>) -> Result<Vec<IssueComment>, GitHubError> {
+async fn early_comments(
+    gh: &GitHub,
+    repo: &RepoName,
+    issue: u64,
+    first_commit: DateTime<Utc>,
+) -> Result<Vec<IssueComment>, GitHubError> {
     let mut out = Vec::new();
     let mut next = Some(format!("/repos/{}/{}/issues/{issue}/comments?per_page=100", repo.owner(), repo.name()));
     while let Some(url) = next.take() {

@@ -71,7 +71,11 @@ mod tests {
     fn hints_stop_at_first_comment_not_before_first_commit() {
         let i = issue(
             1,
-            &[("2020-01-01T00:00:00Z", "early"), ("2020-01-03T00:00:00Z", "late"), ("2020-01-01T12:00:00Z", "edited-early-but-after-a-late-one")],
+            &[
+                ("2020-01-01T00:00:00Z", "early"),
+                ("2020-01-03T00:00:00Z", "late"),
+                ("2020-01-01T12:00:00Z", "edited-early-but-after-a-late-one"),
+            ],
         );
         assert_eq!(hints_text(&[i], Some(at("2020-01-02T00:00:00Z"))), "early");
     }

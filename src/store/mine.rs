@@ -25,7 +25,8 @@ pub enum PullOutcome {
 }
 
 impl PullOutcome {
-    pub const ALL: [PullOutcome; 6] = [Self::Unmerged, Self::NoLink, Self::NoIssue, Self::NoPatch, Self::Instance, Self::Failed];
+    pub const ALL: [PullOutcome; 6] =
+        [Self::Unmerged, Self::NoLink, Self::NoIssue, Self::NoPatch, Self::Instance, Self::Failed];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -114,7 +115,8 @@ impl Store {
                     "INSERT OR REPLACE INTO pulls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), ?, ?, ?)",
                 )
                 .map_err(db)?;
-            let mut drop_instance = tx.prepare("DELETE FROM instances WHERE instance_id = ? AND source = 'mined'").map_err(db)?;
+            let mut drop_instance =
+                tx.prepare("DELETE FROM instances WHERE instance_id = ? AND source = 'mined'").map_err(db)?;
             for p in &batch.pulls {
                 pull.execute(params![
                     p.repo,
@@ -173,7 +175,10 @@ impl Store {
 
     /// Pull requests of `repo` already in the store, by number.
     pub fn known_pulls(&self, repo: &str) -> Result<HashMap<u64, KnownPull>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT number, outcome, content_hash FROM pulls WHERE repo = ?").map_err(self.db_err())?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT number, outcome, content_hash FROM pulls WHERE repo = ?")
+            .map_err(self.db_err())?;
         let rows = stmt
             .query_map(params![repo], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
             .map_err(self.db_err())?;
@@ -360,7 +365,8 @@ mod tests {
     fn upserting_the_same_pull_twice_in_one_and_two_transactions_keeps_one_row() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&Workspace::new(dir.path()), Access::ReadWrite).unwrap();
-        let batch = MinedBatch { pulls: vec![pull(1, PullOutcome::Instance)], issues: vec![], instances: vec![instance(1)] };
+        let batch =
+            MinedBatch { pulls: vec![pull(1, PullOutcome::Instance)], issues: vec![], instances: vec![instance(1)] };
         s.write_mined(&batch).unwrap();
         s.write_mined(&batch).unwrap();
         assert_eq!(s.known_pulls("o/r").unwrap().len(), 1);

@@ -96,7 +96,9 @@ impl Store {
     pub fn schema_version(&self) -> Result<usize, StoreError> {
         let exists: i64 = self
             .conn
-            .query_row("SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'", [], |r| {
+                r.get(0)
+            })
             .map_err(self.db_err())?;
         if exists == 0 {
             return Ok(0);
@@ -119,7 +121,9 @@ impl Store {
     fn migrate(&mut self) -> Result<(), StoreError> {
         let found = self.check_version()?;
         self.conn
-            .execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at VARCHAR NOT NULL)")
+            .execute_batch(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at VARCHAR NOT NULL)",
+            )
             .map_err(self.db_err())?;
         for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(found) {
             let version = i + 1;
@@ -127,7 +131,8 @@ impl Store {
             let db = |source| StoreError::Db { path: path.clone(), source };
             let tx = self.conn.transaction().map_err(db)?;
             tx.execute_batch(sql).map_err(db)?;
-            tx.execute("INSERT INTO schema_version VALUES (?, ?)", duckdb::params![version as i64, now_ts()]).map_err(db)?;
+            tx.execute("INSERT INTO schema_version VALUES (?, ?)", duckdb::params![version as i64, now_ts()])
+                .map_err(db)?;
             tx.commit().map_err(db)?;
             tracing::debug!(version, "applied schema migration");
         }
@@ -182,10 +187,7 @@ pub(crate) fn int_list(values: &[u64]) -> String {
 
 /// Parses DuckDB's text form of an integer list (`[1, 2]`).
 pub(crate) fn parse_int_list(text: &str) -> Vec<u64> {
-    text.trim_matches(|c| c == '[' || c == ']')
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect()
+    text.trim_matches(|c| c == '[' || c == ']').split(',').filter_map(|s| s.trim().parse().ok()).collect()
 }
 
 #[cfg(test)]

@@ -26,7 +26,11 @@ async fn token_never_reaches_database_logs_or_exports() {
 
     // It was used …
     let reqs = ctx.server.received_requests().await.unwrap();
-    assert!(reqs.iter().all(|r| r.headers.get("authorization").and_then(|v| v.to_str().ok()).is_some_and(|v| v.ends_with(SECRET))));
+    assert!(reqs.iter().all(|r| r
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.ends_with(SECRET))));
     // … and is nowhere we write.
     let files = all_files(&ctx.workspace());
     assert!(files.iter().any(|(p, _)| p.extension().is_some_and(|e| e == "log")), "a run log is written");
@@ -61,12 +65,37 @@ async fn export_raw_jsonl_and_parquet_in_published_schema() {
     assert_eq!(rows.len(), 6);
     // Keys in the published order (read off the raw line: serde_json's Map sorts them).
     let first = jsonl.lines().next().unwrap();
-    let order = ["instance_id", "repo", "base_commit", "patch", "test_patch", "problem_statement", "hints_text", "created_at", "version", "FAIL_TO_PASS", "PASS_TO_PASS", "pull_number", "issue_numbers"];
-    let positions: Vec<usize> = order.iter().map(|k| first.find(&format!("\"{k}\":")).unwrap_or_else(|| panic!("no {k}"))).collect();
+    let order = [
+        "instance_id",
+        "repo",
+        "base_commit",
+        "patch",
+        "test_patch",
+        "problem_statement",
+        "hints_text",
+        "created_at",
+        "version",
+        "FAIL_TO_PASS",
+        "PASS_TO_PASS",
+        "pull_number",
+        "issue_numbers",
+    ];
+    let positions: Vec<usize> =
+        order.iter().map(|k| first.find(&format!("\"{k}\":")).unwrap_or_else(|| panic!("no {k}"))).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "keys out of order: {first}");
     assert_eq!(rows[0].len(), order.len());
     let ids: Vec<&str> = rows.iter().map(|r| r["instance_id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["acme__widgets-301", "acme__widgets-303", "acme__widgets-306", "acme__widgets-308", "acme__widgets-310", "acme__widgets-316"]);
+    assert_eq!(
+        ids,
+        [
+            "acme__widgets-301",
+            "acme__widgets-303",
+            "acme__widgets-306",
+            "acme__widgets-308",
+            "acme__widgets-310",
+            "acme__widgets-316"
+        ]
+    );
     assert_eq!(rows[2]["issue_numbers"], serde_json::json!([304, 305]));
     assert_eq!(rows[0]["FAIL_TO_PASS"], serde_json::json!([]));
     assert_eq!(rows[0]["created_at"], "2024-03-13T13:00:00Z");
@@ -75,19 +104,34 @@ async fn export_raw_jsonl_and_parquet_in_published_schema() {
     let db = duckdb::Connection::open_in_memory().unwrap();
     let pq = out.join("raw.parquet");
     let mut stmt = db.prepare(&format!("DESCRIBE SELECT * FROM read_parquet('{}')", pq.display())).unwrap();
-    let cols: Vec<(String, String)> = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+    let cols: Vec<(String, String)> =
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
     let want = [
-        ("instance_id", "VARCHAR"), ("repo", "VARCHAR"), ("base_commit", "VARCHAR"), ("patch", "VARCHAR"),
-        ("test_patch", "VARCHAR"), ("problem_statement", "VARCHAR"), ("hints_text", "VARCHAR"),
-        ("created_at", "VARCHAR"), ("version", "VARCHAR"), ("FAIL_TO_PASS", "VARCHAR[]"),
-        ("PASS_TO_PASS", "VARCHAR[]"), ("pull_number", "BIGINT"), ("issue_numbers", "BIGINT[]"),
+        ("instance_id", "VARCHAR"),
+        ("repo", "VARCHAR"),
+        ("base_commit", "VARCHAR"),
+        ("patch", "VARCHAR"),
+        ("test_patch", "VARCHAR"),
+        ("problem_statement", "VARCHAR"),
+        ("hints_text", "VARCHAR"),
+        ("created_at", "VARCHAR"),
+        ("version", "VARCHAR"),
+        ("FAIL_TO_PASS", "VARCHAR[]"),
+        ("PASS_TO_PASS", "VARCHAR[]"),
+        ("pull_number", "BIGINT"),
+        ("issue_numbers", "BIGINT[]"),
     ];
     let want: Vec<(String, String)> = want.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
     assert_eq!(cols, want);
-    let n: i64 = db.query_row(&format!("SELECT count(*) FROM read_parquet('{}')", pq.display()), [], |r| r.get(0)).unwrap();
+    let n: i64 =
+        db.query_row(&format!("SELECT count(*) FROM read_parquet('{}')", pq.display()), [], |r| r.get(0)).unwrap();
     assert_eq!(n, 6);
     let patch: String = db
-        .query_row(&format!("SELECT patch FROM read_parquet('{}') WHERE instance_id = 'acme__widgets-301'", pq.display()), [], |r| r.get(0))
+        .query_row(
+            &format!("SELECT patch FROM read_parquet('{}') WHERE instance_id = 'acme__widgets-301'", pq.display()),
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(patch, rows[0]["patch"].as_str().unwrap());
 }
@@ -121,7 +165,10 @@ async fn busy_workspace_exits_4_naming_the_holder() {
     let out = ctx.run(&["mine", "--repo", REPO], &[]).await;
     assert_eq!(out.status.code(), Some(4));
     let err = stderr(&out);
-    assert!(err.contains("in use by another swegym-build run") && err.contains(&format!("pid {}", std::process::id())), "{err}");
+    assert!(
+        err.contains("in use by another swegym-build run") && err.contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

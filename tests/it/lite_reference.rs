@@ -28,8 +28,9 @@ pub fn reference_path(name: &str) -> PathBuf {
 
 pub fn load(name: &str) -> Vec<Reference> {
     let path = reference_path(name);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (the reference data lives in ../shared beside the project)", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("{}: {e} (the reference data lives in ../shared beside the project)", path.display())
+    });
     text.lines().map(|l| serde_json::from_str(l).expect("reference row")).collect()
 }
 
@@ -54,14 +55,30 @@ fn serve(ctx: &TestContext, rows: &[Reference]) {
         let mut comments = Vec::new();
         if !r.hints_text.is_empty() {
             let at = first_commit - Duration::days(1);
-            comments.push(FakeComment { id: 10 * i as u64 + 1, body: r.hints_text.clone(), created_at: at, updated_at: at });
+            comments.push(FakeComment {
+                id: 10 * i as u64 + 1,
+                body: r.hints_text.clone(),
+                created_at: at,
+                updated_at: at,
+            });
         }
         let late = first_commit + Duration::days(1);
-        comments.push(FakeComment { id: 10 * i as u64 + 2, body: "Thanks, merged! (not a hint)".into(), created_at: late, updated_at: late });
+        comments.push(FakeComment {
+            id: 10 * i as u64 + 2,
+            body: "Thanks, merged! (not a hint)".into(),
+            created_at: late,
+            updated_at: late,
+        });
         let repo = repos.entry(r.repo.clone()).or_default();
         repo.issues.insert(
             issue_number,
-            FakeIssue { number: issue_number, title: title.into(), body: Some(body.into()), created_at: created - Duration::days(30), comments },
+            FakeIssue {
+                number: issue_number,
+                title: title.into(),
+                body: Some(body.into()),
+                created_at: created - Duration::days(30),
+                comments,
+            },
         );
         let merged = created + Duration::days(1);
         repo.pulls.push(FakePull {

@@ -46,7 +46,10 @@ async fn mines_every_linking_form_across_pages() {
         assert_eq!(i.problem_statement, e.problem_statement, "pull {}", e.pull);
         assert_eq!(i.hints_text, e.hints_text, "pull {}", e.pull);
         assert_eq!(i.base_commit, format!("{:040x}", 0xba5e_0000_u64 + e.pull));
-        assert_eq!(i.created_at, (scenario::t0() + chrono::Duration::hours(e.pull as i64)).format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        assert_eq!(
+            i.created_at,
+            (scenario::t0() + chrono::Duration::hours(e.pull as i64)).format("%Y-%m-%dT%H:%M:%SZ").to_string()
+        );
     }
 
     let o = outcomes(&ctx);
@@ -66,7 +69,10 @@ async fn mines_every_linking_form_across_pages() {
     let merged = 233 - sc.unmerged;
     assert_eq!(summary.requests_by_kind["commits"], merged);
     for n in 1..=200 {
-        assert!(!paths.iter().any(|p| p.contains(&format!("/pulls/{n}/")) || p.ends_with(&format!("/pulls/{n}"))), "unmerged #{n} was requested");
+        assert!(
+            !paths.iter().any(|p| p.contains(&format!("/pulls/{n}/")) || p.ends_with(&format!("/pulls/{n}"))),
+            "unmerged #{n} was requested"
+        );
     }
     for n in 201..=220 {
         let hits = paths.iter().filter(|p| p.contains(&format!("/{n}"))).count();
@@ -91,7 +97,17 @@ async fn second_run_is_incremental_and_idempotent() {
 
     // A new PR and an edited body: only those are processed.
     ctx.fake.edit_repo(REPO, |r| {
-        let mut p = scenario::pull(400, "New fix", Some("Fixes #300"), true, format!("{}{}", scenario::file_diff("src/widgets/new.py", "n = 1"), scenario::file_diff("tests/test_new.py", "n = 2")));
+        let mut p = scenario::pull(
+            400,
+            "New fix",
+            Some("Fixes #300"),
+            true,
+            format!(
+                "{}{}",
+                scenario::file_diff("src/widgets/new.py", "n = 1"),
+                scenario::file_diff("tests/test_new.py", "n = 2")
+            ),
+        );
         p.updated_at = scenario::t0() + chrono::Duration::days(60);
         r.pulls.push(p);
         let old = r.pulls.iter_mut().find(|p| p.number == 210).unwrap();
@@ -220,7 +236,8 @@ async fn primary_limit_rotates_to_the_next_token() {
     assert!(started.elapsed() < Duration::from_secs(30));
     assert_eq!(s.repos[0].instances, 7);
     let reqs = ctx.server.received_requests().await.unwrap();
-    let auth = |r: &wiremock::Request| r.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let auth =
+        |r: &wiremock::Request| r.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     assert!(auth(&reqs[0]).contains("token-one"));
     assert!(reqs[1..].iter().all(|r| auth(r).contains("token-two")), "later requests use the second token");
 }

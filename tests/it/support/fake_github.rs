@@ -125,10 +125,20 @@ impl FakeGitHub {
     pub fn add_repo(&self, name: &str, repo: FakeRepo) {
         let mut s = self.state.lock().unwrap();
         let mut order: Vec<usize> = (0..repo.pulls.len()).collect();
-        order.sort_by(|&a, &b| repo.pulls[b].updated_at.cmp(&repo.pulls[a].updated_at).then(repo.pulls[b].number.cmp(&repo.pulls[a].number)));
+        order.sort_by(|&a, &b| {
+            repo.pulls[b]
+                .updated_at
+                .cmp(&repo.pulls[a].updated_at)
+                .then(repo.pulls[b].number.cmp(&repo.pulls[a].number))
+        });
         s.order.insert(name.to_ascii_lowercase(), order);
         let mut by_created: Vec<usize> = (0..repo.pulls.len()).collect();
-        by_created.sort_by(|&a, &b| repo.pulls[b].created_at.cmp(&repo.pulls[a].created_at).then(repo.pulls[b].number.cmp(&repo.pulls[a].number)));
+        by_created.sort_by(|&a, &b| {
+            repo.pulls[b]
+                .created_at
+                .cmp(&repo.pulls[a].created_at)
+                .then(repo.pulls[b].number.cmp(&repo.pulls[a].number))
+        });
         s.order_created.insert(name.to_ascii_lowercase(), by_created);
         s.repos.insert(name.to_ascii_lowercase(), repo);
     }
@@ -325,7 +335,8 @@ impl FakeGitHub {
             links.push(format!("<{}>; rel=\"prev\"", link_to(page - 1)));
             links.push(format!("<{}>; rel=\"first\"", link_to(1)));
         }
-        let mut t = ResponseTemplate::new(200).set_body_raw(Value::Array(body).to_string(), "application/json; charset=utf-8");
+        let mut t =
+            ResponseTemplate::new(200).set_body_raw(Value::Array(body).to_string(), "application/json; charset=utf-8");
         if !links.is_empty() {
             t = t.insert_header("link", links.join(", ").as_str());
         }

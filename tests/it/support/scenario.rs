@@ -79,23 +79,41 @@ pub fn scenario() -> Scenario {
     }
     // 20 merged PRs that link nothing: one request each (their commits).
     for n in 201..=220 {
-        pulls.push(pull(n, &format!("Refactor {n}"), Some("Tidy up; see #300 for context."), true, file_diff("src/widgets/util.py", "x = 1")));
+        pulls.push(pull(
+            n,
+            &format!("Refactor {n}"),
+            Some("Tidy up; see #300 for context."),
+            true,
+            file_diff("src/widgets/util.py", "x = 1"),
+        ));
     }
 
     let src = |name: &str| file_diff(&format!("src/widgets/{name}.py"), &format!("fixed_{name} = True"));
-    let test = |name: &str| file_diff(&format!("tests/test_{name}.py"), &format!("def test_{name}(): assert fixed_{name}"));
+    let test =
+        |name: &str| file_diff(&format!("tests/test_{name}.py"), &format!("def test_{name}(): assert fixed_{name}"));
 
     // 301 fixes #300 (plain keyword); #300 has a comment before the first commit and one after.
     let first_commit_301 = t0() + Duration::hours(301) - Duration::minutes(30);
     issues.insert(
         300,
-        issue(300, "Crash when parsing empty input", "Steps:\r\n1. parse('')\r\n2. boom", vec![
-            comment(9001, "I can reproduce this on 2.1.", first_commit_301 - Duration::days(1)),
-            comment(9002, "Also on main.", first_commit_301 - Duration::hours(1)),
-            comment(9003, "Fixed by #301, thanks!", first_commit_301 + Duration::days(2)),
-        ]),
+        issue(
+            300,
+            "Crash when parsing empty input",
+            "Steps:\r\n1. parse('')\r\n2. boom",
+            vec![
+                comment(9001, "I can reproduce this on 2.1.", first_commit_301 - Duration::days(1)),
+                comment(9002, "Also on main.", first_commit_301 - Duration::hours(1)),
+                comment(9003, "Fixed by #301, thanks!", first_commit_301 + Duration::days(2)),
+            ],
+        ),
     );
-    pulls.push(pull(301, "Fix crash on empty input", Some("Fixes #300\n\nAdds a guard."), true, format!("{}{}", src("parser"), test("parser"))));
+    pulls.push(pull(
+        301,
+        "Fix crash on empty input",
+        Some("Fixes #300\n\nAdds a guard."),
+        true,
+        format!("{}{}", src("parser"), test("parser")),
+    ));
     expected.push(Expected {
         pull: 301,
         issues: vec![300],
@@ -107,7 +125,13 @@ pub fn scenario() -> Scenario {
 
     // 303: `Fixes: #302` (colon form SWE-bench misses); test file listed first in the diff.
     issues.insert(302, issue(302, "Colon form", "Widgets overflow.", vec![]));
-    pulls.push(pull(303, "Handle overflow", Some("Fixes: #302"), true, format!("{}{}", test("overflow"), src("overflow"))));
+    pulls.push(pull(
+        303,
+        "Handle overflow",
+        Some("Fixes: #302"),
+        true,
+        format!("{}{}", test("overflow"), src("overflow")),
+    ));
     expected.push(Expected {
         pull: 303,
         issues: vec![302],
@@ -120,7 +144,13 @@ pub fn scenario() -> Scenario {
     // 306: `fixes #304, #305`: two issues, both in the problem statement, hints joined per issue.
     issues.insert(304, issue(304, "First bug", "One.", vec![comment(9101, "hint A", t0())]));
     issues.insert(305, issue(305, "Second bug", "Two.", vec![comment(9102, "hint B", t0())]));
-    pulls.push(pull(306, "Fix two bugs", Some("This fixes #304, #305"), true, format!("{}{}", src("two"), test("two"))));
+    pulls.push(pull(
+        306,
+        "Fix two bugs",
+        Some("This fixes #304, #305"),
+        true,
+        format!("{}{}", src("two"), test("two")),
+    ));
     expected.push(Expected {
         pull: 306,
         issues: vec![304, 305],
@@ -132,13 +162,39 @@ pub fn scenario() -> Scenario {
 
     // 308: `closes acme/widgets#307` (same-repo qualified reference).
     issues.insert(307, issue(307, "Qualified", "Q.", vec![]));
-    pulls.push(pull(308, "Qualified ref", Some("closes acme/widgets#307 and relates to other/lib#1"), true, format!("{}{}", src("q"), test("q"))));
-    expected.push(Expected { pull: 308, issues: vec![307], patch: src("q"), test_patch: test("q"), problem_statement: "Qualified\nQ.\n".into(), hints_text: String::new() });
+    pulls.push(pull(
+        308,
+        "Qualified ref",
+        Some("closes acme/widgets#307 and relates to other/lib#1"),
+        true,
+        format!("{}{}", src("q"), test("q")),
+    ));
+    expected.push(Expected {
+        pull: 308,
+        issues: vec![307],
+        patch: src("q"),
+        test_patch: test("q"),
+        problem_statement: "Qualified\nQ.\n".into(),
+        hints_text: String::new(),
+    });
 
     // 310: a full issue URL.
     issues.insert(309, issue(309, "By URL", "U.", vec![]));
-    pulls.push(pull(310, "URL ref", Some("Resolves https://github.com/acme/widgets/issues/309"), true, format!("{}{}", src("url"), test("url"))));
-    expected.push(Expected { pull: 310, issues: vec![309], patch: src("url"), test_patch: test("url"), problem_statement: "By URL\nU.\n".into(), hints_text: String::new() });
+    pulls.push(pull(
+        310,
+        "URL ref",
+        Some("Resolves https://github.com/acme/widgets/issues/309"),
+        true,
+        format!("{}{}", src("url"), test("url")),
+    ));
+    expected.push(Expected {
+        pull: 310,
+        issues: vec![309],
+        patch: src("url"),
+        test_patch: test("url"),
+        problem_statement: "By URL\nU.\n".into(),
+        hints_text: String::new(),
+    });
 
     // 312: `fixes #311` where #311 is a pull request: not an issue.
     pulls.push(pull(311, "An older PR", None, false, String::new()));
@@ -147,16 +203,35 @@ pub fn scenario() -> Scenario {
     // 314: docs-only fix: an instance, but with an empty test_patch (not exported).
     issues.insert(313, issue(313, "Typo in docs", "Docs say 'widgit'.", vec![]));
     pulls.push(pull(314, "Fix typo", Some("Closes #313"), true, file_diff("docs/index.rst", "widget")));
-    expected.push(Expected { pull: 314, issues: vec![313], patch: file_diff("docs/index.rst", "widget"), test_patch: String::new(), problem_statement: "Typo in docs\nDocs say 'widgit'.\n".into(), hints_text: String::new() });
+    expected.push(Expected {
+        pull: 314,
+        issues: vec![313],
+        patch: file_diff("docs/index.rst", "widget"),
+        test_patch: String::new(),
+        problem_statement: "Typo in docs\nDocs say 'widgit'.\n".into(),
+        hints_text: String::new(),
+    });
 
     // 316: the link is only in a commit message.
     issues.insert(315, issue(315, "Commit-linked", "C.", vec![]));
     pulls.push({
-        let mut p = pull(316, "Quiet fix", Some("No description."), true, format!("{}{}", src("commit"), test("commit")));
-        p.commits.push(FakeCommit { sha: format!("{:040x}", 0xc1_0316_u64), message: "Guard reader\n\nCloses #315".into(), date: p.created_at });
+        let mut p =
+            pull(316, "Quiet fix", Some("No description."), true, format!("{}{}", src("commit"), test("commit")));
+        p.commits.push(FakeCommit {
+            sha: format!("{:040x}", 0xc1_0316_u64),
+            message: "Guard reader\n\nCloses #315".into(),
+            date: p.created_at,
+        });
         p
     });
-    expected.push(Expected { pull: 316, issues: vec![315], patch: src("commit"), test_patch: test("commit"), problem_statement: "Commit-linked\nC.\n".into(), hints_text: String::new() });
+    expected.push(Expected {
+        pull: 316,
+        issues: vec![315],
+        patch: src("commit"),
+        test_patch: test("commit"),
+        problem_statement: "Commit-linked\nC.\n".into(),
+        hints_text: String::new(),
+    });
 
     // 318: the only link sits in an HTML comment (a PR template): no link.
     pulls.push(pull(318, "Templated", Some("<!-- Fixes #300 -->\nJust a cleanup."), true, src("tmpl")));
