@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::cancel::Cancel;
-use crate::cli::{Cli, Command, ExportArgs, GlobalArgs, MineArgs};
+use crate::cli::{Cli, Command, ExportArgs, GlobalArgs, ImportArgs, MineArgs};
 use crate::error::{Error, Exit};
 use crate::export::{self, ExportOptions, Format};
 use crate::github::{ClientConfig, GitHub, Token};
@@ -32,6 +32,10 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
     let filter = std::env::var(env::LOG).unwrap_or_else(|_| level.to_string());
     match &cli.command {
         Command::Mine(args) => run_mine(g, &ws, args, &progress, &filter).await,
+        Command::Import(args) => {
+            init_logging(&progress, &filter, None, "import");
+            run_import(g, &ws, args)
+        }
         Command::Export(args) => {
             init_logging(&progress, &filter, None, "export");
             run_export(g, &ws, args)
@@ -84,6 +88,23 @@ async fn run_mine(
     } else {
         Exit::Ok
     })
+}
+
+fn run_import(g: &GlobalArgs, ws: &Workspace, args: &ImportArgs) -> Result<Exit, Error> {
+    let mut store = Store::open(ws, Access::ReadWrite)?;
+    let summary = crate::import::import(&mut store, &args.path, args.format)?;
+    if g.json {
+        println!("{}", to_json(&summary)?);
+    } else {
+        println!(
+            "{}: {} rows, {} instances imported, {} already mined (published values recorded)",
+            summary.path.display(),
+            summary.rows,
+            summary.imported,
+            summary.kept_mined
+        );
+    }
+    Ok(Exit::Ok)
 }
 
 fn run_export(g: &GlobalArgs, ws: &Workspace, args: &ExportArgs) -> Result<Exit, Error> {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::export::{Format, Split};
+use crate::import::InputFormat;
 use crate::workspace::{env, DEFAULT_GITHUB_API_URL, DEFAULT_WORKSPACE};
 
 /// Turns GitHub history into executable training environments for software-engineering agents.
@@ -46,6 +47,11 @@ pub enum Command {
     /// Incremental: the next run asks only for PRs updated since the last complete listing.
     /// Reads GITHUB_TOKEN (or GITHUB_TOKENS=a,b,c for rotation) and GITHUB_API_URL.
     Mine(MineArgs),
+    /// Load existing task instances (SWE-bench / SWE-Gym schema, JSONL or Parquet) as if mined.
+    ///
+    /// Their published version, FAIL_TO_PASS and PASS_TO_PASS are kept as reference values for
+    /// later stages to compare with. Re-importing updates; mined instances are never overwritten.
+    Import(ImportArgs),
     /// Write dataset files (JSONL, Parquet) in SWE-Gym's published schema.
     Export(ExportArgs),
     /// Show the funnel per repository: PRs scanned → merged → linked → instances.
@@ -82,6 +88,16 @@ pub struct MineArgs {
     /// First wait after a 5xx or a dropped connection, in milliseconds; doubles on each repeat.
     #[arg(long, env = env::RETRY_BASE_MS, default_value_t = 1000, value_name = "MS", hide = true)]
     pub retry_base_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A JSONL or Parquet file, e.g. ../shared/data/reference/swebench_lite_test.jsonl.
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    /// The file's format; by default from the extension, else from its first bytes.
+    #[arg(long, value_enum)]
+    pub format: Option<InputFormat>,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use crate::export::ExportError;
 use crate::github::GitHubError;
+use crate::import::ImportError;
 use crate::mine::MineError;
 use crate::store::StoreError;
 
@@ -41,6 +42,8 @@ pub enum Error {
     GitHub(#[from] GitHubError),
     #[error(transparent)]
     Export(#[from] ExportError),
+    #[error(transparent)]
+    Import(#[from] ImportError),
     #[error("{0}")]
     Io(String),
 }

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod error;
 pub mod export;
 pub mod github;
+pub mod import;
 pub mod mine;
 pub mod model;
 pub mod progress;

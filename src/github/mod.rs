@@ -300,25 +300,15 @@ impl GitHub {
                 Ok::<_, String>((parts.status, parts.headers, bytes))
             })
             .await;
+            let sent = match sent {
+                Ok(r) => r,
+                Err(_) => Err(format!("timed out after {:?}", self.cfg.request_timeout)),
+            };
             let (status, headers, body) = match sent {
-                Ok(Ok(r)) => r,
-                Ok(Err(detail)) => {
-                    self.retry_or_fail(url, attempts, || GitHubError::Transport {
-                        url: url.into(),
-                        attempts,
-                        detail: detail.clone(),
-                    })
-                    .await?;
-                    continue;
-                }
-                Err(_) => {
-                    let detail = format!("timed out after {:?}", self.cfg.request_timeout);
-                    self.retry_or_fail(url, attempts, || GitHubError::Transport {
-                        url: url.into(),
-                        attempts,
-                        detail: detail.clone(),
-                    })
-                    .await?;
+                Ok(r) => r,
+                Err(detail) => {
+                    self.retry_or_fail(url, attempts, || GitHubError::Transport { url: url.into(), attempts, detail })
+                        .await?;
                     continue;
                 }
             };

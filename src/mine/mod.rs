@@ -16,7 +16,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use futures::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
 
 use crate::cancel::Cancel;
@@ -296,17 +295,18 @@ async fn mine_repo(
     let mut page_fut: Option<
         std::pin::Pin<Box<dyn std::future::Future<Output = Result<Page<PullSummary>, GitHubError>> + Send>>,
     > = None;
-    let mut in_flight = FuturesUnordered::new();
+    // Spawned, so requests go on while the writer is busy; dropping the set (Ctrl-C, a fatal
+    // error) aborts whatever is still in flight.
+    let mut in_flight: tokio::task::JoinSet<Result<Processed, GitHubError>> = tokio::task::JoinSet::new();
     let mut writer = BatchWriter::new();
     let mut fatal: Option<GitHubError> = None;
 
     loop {
         while in_flight.len() < jobs {
             let Some(c) = queue.pop_front() else { break };
-            // Not spawned: dropping `in_flight` on Ctrl-C cancels these requests.
             let gh = gh.clone();
             let cache = cache.clone();
-            in_flight.push(async move { process(&gh, c, &cache).await });
+            in_flight.spawn(async move { process(&gh, c, &cache).await });
         }
         // Keep a page ahead of the workers, no more: memory stays flat on huge repos.
         if page_fut.is_none() && queue.len() < 2 * jobs + 100 && !cancel.is_cancelled() {
@@ -323,7 +323,8 @@ async fn mine_repo(
                 // Results in flight are lost; the next run does them again.
                 break;
             }
-            Some(result) = in_flight.next(), if !in_flight.is_empty() => {
+            Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
+                let result = joined.unwrap_or_else(|e| Err(GitHubError::Client(format!("a worker task failed: {e}"))));
                 match result {
                     Ok(p) => {
                         tally(&mut summary, &p);

@@ -91,6 +91,32 @@ impl MinedBatch {
     }
 }
 
+/// Upserts one `instances` row; shared by every stage that creates instances.
+pub(super) const INSERT_INSTANCE: &str =
+    "INSERT OR REPLACE INTO instances VALUES (?, ?, ?, CAST(? AS BIGINT[]), ?, ?, ?, ?, ?, ?, ?, ?)";
+
+pub(super) fn insert_instance(
+    stmt: &mut duckdb::Statement<'_>,
+    i: &RawInstance,
+    source: &str,
+    now: &str,
+) -> duckdb::Result<usize> {
+    stmt.execute(params![
+        i.instance_id,
+        i.repo,
+        i.pull_number as i64,
+        int_list(&i.issue_numbers),
+        i.base_commit,
+        i.patch,
+        i.test_patch,
+        i.problem_statement,
+        i.hints_text,
+        i.created_at,
+        source,
+        now,
+    ])
+}
+
 /// What a new listing needs to know of a pull request already in the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownPull {
@@ -108,66 +134,73 @@ impl Store {
         let path = self.path.clone();
         let db = |source| StoreError::Db { path: path.clone(), source };
         let now = now_ts();
+        // Pulls are the bulk (a 100-PR list page of unmerged PRs is one batch): append them to a
+        // staging table and upsert with one statement. A batch may list a PR twice (a page shift
+        // during listing); the last record wins.
+        let mut last: std::collections::HashMap<(&str, u64), usize> = std::collections::HashMap::new();
+        for (i, p) in batch.pulls.iter().enumerate() {
+            last.insert((p.repo.as_str(), p.number), i);
+        }
         let tx = self.conn.transaction().map_err(db)?;
         {
-            let mut pull = tx
-                .prepare(
-                    "INSERT OR REPLACE INTO pulls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), ?, ?, ?)",
-                )
-                .map_err(db)?;
-            let mut drop_instance =
-                tx.prepare("DELETE FROM instances WHERE instance_id = ? AND source = 'mined'").map_err(db)?;
-            for p in &batch.pulls {
-                pull.execute(params![
-                    p.repo,
-                    p.number as i64,
-                    p.title,
-                    p.body,
-                    p.created_at,
-                    p.updated_at,
-                    p.merged_at,
-                    p.base_sha,
-                    p.outcome.as_str(),
-                    p.detail,
-                    int_list(&p.referenced),
-                    int_list(&p.issue_numbers),
-                    p.first_commit_at,
-                    p.content_hash,
-                    now,
-                ])
-                .map_err(db)?;
-                if p.outcome != PullOutcome::Instance && p.outcome != PullOutcome::Failed {
-                    let repo: crate::model::RepoName = match p.repo.parse() {
-                        Ok(r) => r,
-                        Err(_) => continue,
-                    };
-                    drop_instance.execute(params![repo.instance_id(p.number)]).map_err(db)?;
+            tx.execute_batch(
+                "CREATE TEMP TABLE IF NOT EXISTS stage_pulls (
+                    repo VARCHAR, number BIGINT, title VARCHAR, body VARCHAR, created_at VARCHAR,
+                    updated_at VARCHAR, merged_at VARCHAR, base_sha VARCHAR, outcome VARCHAR, detail VARCHAR,
+                    referenced VARCHAR, issue_numbers VARCHAR, first_commit_at VARCHAR, content_hash VARCHAR,
+                    processed_at VARCHAR);
+                 DELETE FROM stage_pulls;",
+            )
+            .map_err(db)?;
+            {
+                let mut app = tx.appender_to_db("stage_pulls", "temp").map_err(db)?;
+                for (i, p) in batch.pulls.iter().enumerate() {
+                    if last.get(&(p.repo.as_str(), p.number)) != Some(&i) {
+                        continue;
+                    }
+                    app.append_row(params![
+                        p.repo,
+                        p.number as i64,
+                        p.title,
+                        p.body,
+                        p.created_at,
+                        p.updated_at,
+                        p.merged_at,
+                        p.base_sha,
+                        p.outcome.as_str(),
+                        p.detail,
+                        int_list(&p.referenced),
+                        int_list(&p.issue_numbers),
+                        p.first_commit_at,
+                        p.content_hash,
+                        now,
+                    ])
+                    .map_err(db)?;
                 }
+                app.flush().map_err(db)?;
             }
+            tx.execute_batch(
+                "INSERT OR REPLACE INTO pulls
+                 SELECT repo, number, title, body, created_at, updated_at, merged_at, base_sha, outcome, detail,
+                        CAST(referenced AS BIGINT[]), CAST(issue_numbers AS BIGINT[]), first_commit_at,
+                        content_hash, processed_at
+                 FROM stage_pulls;
+                 -- A PR processed again that is no longer an instance loses its instance row.
+                 DELETE FROM instances WHERE source = 'mined' AND instance_id IN (
+                     SELECT replace(repo, '/', '__') || '-' || CAST(number AS VARCHAR)
+                     FROM stage_pulls WHERE outcome IN ('no_link', 'no_issue', 'no_patch'));
+                 DELETE FROM stage_pulls;",
+            )
+            .map_err(db)?;
             let mut issue = tx.prepare("INSERT OR REPLACE INTO issues VALUES (?, ?, ?, ?, ?, ?, ?)").map_err(db)?;
             for i in &batch.issues {
                 issue
                     .execute(params![i.repo, i.number as i64, i.is_pull, i.title, i.body, i.comment_count as i64, now])
                     .map_err(db)?;
             }
-            let mut inst = tx
-                .prepare("INSERT OR REPLACE INTO instances VALUES (?, ?, ?, CAST(? AS BIGINT[]), ?, ?, ?, ?, ?, ?, 'mined', ?)")
-                .map_err(db)?;
+            let mut inst = tx.prepare(INSERT_INSTANCE).map_err(db)?;
             for i in &batch.instances {
-                inst.execute(params![
-                    i.instance_id,
-                    i.repo,
-                    i.pull_number as i64,
-                    int_list(&i.issue_numbers),
-                    i.base_commit,
-                    i.patch,
-                    i.test_patch,
-                    i.problem_statement,
-                    i.hints_text,
-                    i.created_at,
-                    now,
-                ])
-                .map_err(db)?;
+                insert_instance(&mut inst, i, "mined", &now).map_err(db)?;
             }
         }
         tx.commit().map_err(db)

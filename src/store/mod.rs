@@ -3,10 +3,12 @@
 //! One process writes a workspace at a time. DuckDB enforces that too, but its error names no
 //! process; a lock file next to the database does, and lets `status` read while nobody writes.
 
+mod import;
 mod mine;
 mod schema;
 mod status;
 
+pub use import::PublishedValues;
 pub use mine::{IssueRecord, KnownPull, MinedBatch, PullOutcome, PullRecord};
 pub use status::RepoStatus;
 

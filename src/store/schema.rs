@@ -62,4 +62,22 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (repo, kind)
     );
     "#,
+    // v2: imported datasets keep their published values, to compare against.
+    r#"
+    CREATE TABLE published (
+        instance_id              VARCHAR PRIMARY KEY,
+        version                  VARCHAR,
+        environment_setup_commit VARCHAR,
+        source                   VARCHAR NOT NULL,  -- the file it came from
+        imported_at              VARCHAR NOT NULL
+    );
+    -- FAIL_TO_PASS / PASS_TO_PASS, one row per test, in published order.
+    CREATE TABLE published_tests (
+        instance_id VARCHAR NOT NULL,
+        list        VARCHAR NOT NULL,  -- FAIL_TO_PASS | PASS_TO_PASS
+        position    INTEGER NOT NULL,
+        test        VARCHAR NOT NULL,
+        PRIMARY KEY (instance_id, list, position)
+    );
+    "#,
 ];

@@ -2,6 +2,7 @@
 //! real `swegym-build` binary.
 
 mod cli;
+mod import;
 mod lite_reference;
 mod mine;
 mod support;
