@@ -61,9 +61,11 @@ impl Error {
     pub fn exit(&self) -> Exit {
         match self {
             Error::Usage(_) => Exit::Usage,
-            Error::Store(StoreError::Busy { .. }) | Error::Export(ExportError::Store(StoreError::Busy { .. })) => {
-                Exit::Busy
-            }
+            Error::Store(StoreError::Busy { .. })
+            | Error::Export(ExportError::Store(StoreError::Busy { .. }))
+            | Error::Import(ImportError::Store(StoreError::Busy { .. })) => Exit::Busy,
+            Error::Import(ImportError::Store(_)) => Exit::Failed,
+            Error::Import(_) => Exit::Usage,
             Error::Store(StoreError::Missing { .. }) => Exit::Usage,
             Error::GitHub(GitHubError::BadApiUrl { .. }) => Exit::Usage,
             _ => Exit::Failed,

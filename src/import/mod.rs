@@ -200,8 +200,11 @@ fn read_jsonl(path: &Path) -> Result<Vec<(usize, PublishedRow)>, ImportError> {
         if line.trim().is_empty() {
             continue;
         }
-        let row: PublishedRow = serde_json::from_str(line)
-            .map_err(|e| ImportError::Row { path: path.to_path_buf(), line: i + 1, detail: e.to_string() })?;
+        let row: PublishedRow = serde_json::from_str(line).map_err(|e| ImportError::Row {
+            path: path.to_path_buf(),
+            line: i + 1,
+            detail: e.to_string(),
+        })?;
         out.push((i + 1, row));
     }
     Ok(out)
@@ -215,7 +218,8 @@ fn read_parquet(store: &Store, path: &Path) -> Result<Vec<(usize, PublishedRow)>
     let err = |e: duckdb::Error| ImportError::Parquet { path: path.to_path_buf(), detail: e.to_string() };
     let conn = store.conn();
     let mut describe = conn.prepare(&format!("DESCRIBE SELECT * FROM read_parquet('{quoted}')")).map_err(err)?;
-    let columns: Vec<String> = describe.query_map([], |r| r.get::<_, String>(0)).map_err(err)?.collect::<Result<_, _>>().map_err(err)?;
+    let columns: Vec<String> =
+        describe.query_map([], |r| r.get::<_, String>(0)).map_err(err)?.collect::<Result<_, _>>().map_err(err)?;
     let mut stmt = conn.prepare(&format!("SELECT * FROM read_parquet('{quoted}')")).map_err(err)?;
     let mut rows = stmt.query([]).map_err(err)?;
     let mut out = Vec::new();
@@ -262,7 +266,9 @@ mod tests {
 
     #[test]
     fn created_at_forms() {
-        for s in ["2024-02-19T20:29:03Z", "2024-02-19 20:29:03", "2024-02-19T20:29:03.000Z", "2024-02-19T21:29:03+01:00"] {
+        for s in
+            ["2024-02-19T20:29:03Z", "2024-02-19 20:29:03", "2024-02-19T20:29:03.000Z", "2024-02-19T21:29:03+01:00"]
+        {
             assert_eq!(normalize_created_at(s).as_deref(), Some("2024-02-19T20:29:03Z"), "{s}");
         }
         assert_eq!(normalize_created_at("yesterday"), None);

@@ -28,7 +28,8 @@ impl Store {
         let tx = self.conn.transaction().map_err(db)?;
         let mut kept = 0;
         {
-            let mut is_mined = tx.prepare("SELECT count(*) FROM instances WHERE instance_id = ? AND source = 'mined'").map_err(db)?;
+            let mut is_mined =
+                tx.prepare("SELECT count(*) FROM instances WHERE instance_id = ? AND source = 'mined'").map_err(db)?;
             let mut inst = tx.prepare(INSERT_INSTANCE).map_err(db)?;
             let mut published = tx.prepare("INSERT OR REPLACE INTO published VALUES (?, ?, ?, ?, ?)").map_err(db)?;
             let mut clear = tx.prepare("DELETE FROM published_tests WHERE instance_id = ?").map_err(db)?;
@@ -40,7 +41,9 @@ impl Store {
                 } else {
                     insert_instance(&mut inst, i, "imported", &now).map_err(db)?;
                 }
-                published.execute(params![p.instance_id, p.version, p.environment_setup_commit, p.source, now]).map_err(db)?;
+                published
+                    .execute(params![p.instance_id, p.version, p.environment_setup_commit, p.source, now])
+                    .map_err(db)?;
                 clear.execute(params![p.instance_id]).map_err(db)?;
                 for (list, tests) in [("FAIL_TO_PASS", &p.fail_to_pass), ("PASS_TO_PASS", &p.pass_to_pass)] {
                     for (pos, t) in tests.iter().enumerate() {

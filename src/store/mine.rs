@@ -153,7 +153,7 @@ impl Store {
             )
             .map_err(db)?;
             {
-                let mut app = tx.appender_to_db("stage_pulls", "temp").map_err(db)?;
+                let mut app = tx.appender_to_catalog_and_db("stage_pulls", "temp", "main").map_err(db)?;
                 for (i, p) in batch.pulls.iter().enumerate() {
                     if last.get(&(p.repo.as_str(), p.number)) != Some(&i) {
                         continue;
