@@ -218,3 +218,15 @@ async fn killed_run_resumes_to_the_same_export() {
     let read = |c: &TestContext| std::fs::read_to_string(c.workspace().join("exports/raw.jsonl")).unwrap();
     assert_eq!(read(&ctx), read(&clean));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_token_stops_the_run_and_says_which_setting() {
+    let ctx = TestContext::new().await;
+    ctx.fake.add_repo(REPO, scenario::scenario().repo);
+    ctx.fake.fail("/pulls?", [crate::support::Fault::Status(401)]);
+    let out = ctx.run(&["mine", "--repo", REPO, "--repo", "other/repo"], &[("GITHUB_TOKEN", "expired")]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("401") && err.contains("GITHUB_TOKEN"), "{err}");
+    assert_eq!(ctx.fake.requests(), 1, "no request after a 401: the other repositories are not tried with a bad token");
+}
