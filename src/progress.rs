@@ -34,16 +34,13 @@ impl Progress {
         Self { multi: MultiProgress::with_draw_target(ProgressDrawTarget::hidden()), show: false, quiet: true }
     }
 
-    /// A bar for one unit of work (a repository); its length grows as work is discovered.
+    /// A bar for one unit of work (a repository): a spinner until `set_total` gives it a length.
     pub fn bar(&self, prefix: &str) -> ProgressBar {
         if !self.show {
             return ProgressBar::hidden();
         }
-        let style = ProgressStyle::with_template(
-            "{spinner} {prefix:.bold} [{bar:25.cyan/blue}] {pos}/{len} PRs · {per_sec} · eta {eta} · {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
+        let style = ProgressStyle::with_template("{spinner} {prefix:.bold} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
         let bar = self.multi.add(ProgressBar::new(0).with_style(style).with_prefix(prefix.to_string()));
         bar.enable_steady_tick(Duration::from_millis(200));
         bar
@@ -142,4 +139,20 @@ pub fn init_logging(
     // A second init (tests calling the CLI entry point twice) keeps the first subscriber.
     let _ = tracing_subscriber::registry().with(stderr).with(file_layer).try_init();
     path
+}
+
+/// Sets how much work a bar has; the first time, it turns from a spinner into a bar with rate and ETA.
+pub fn set_total(bar: &ProgressBar, total: u64) {
+    if bar.is_hidden() || total == 0 {
+        return;
+    }
+    if bar.length() == Some(0) {
+        let style = ProgressStyle::with_template(
+            "{spinner} {prefix:.bold} [{bar:25.cyan/blue}] {pos}/{len} PRs · {per_sec} · eta {eta} · {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        bar.set_style(style);
+    }
+    bar.set_length(total);
 }

@@ -280,6 +280,15 @@ impl GitHub {
         url: &str,
         accept: &'static str,
     ) -> Result<(HeaderMap, Vec<u8>), GitHubError> {
+        let request_url = url;
+        // Errors name the whole URL, API root included.
+        let full;
+        let url = if url.starts_with('/') {
+            full = format!("{}{url}", self.cfg.api_url.trim_end_matches('/'));
+            full.as_str()
+        } else {
+            url
+        };
         let mut attempts: u32 = 0;
         let mut limit_waits: u32 = 0;
         loop {
@@ -293,8 +302,11 @@ impl GitHub {
             let mut headers = HeaderMap::new();
             headers.insert(ACCEPT, HeaderValue::from_static(accept));
             let sent = tokio::time::timeout(self.cfg.request_timeout, async {
-                let resp =
-                    slot.client._get_with_headers(url, Some(headers)).await.map_err(|e| describe_octocrab_error(&e))?;
+                let resp = slot
+                    .client
+                    ._get_with_headers(request_url, Some(headers))
+                    .await
+                    .map_err(|e| describe_octocrab_error(&e))?;
                 let (parts, body) = resp.into_parts();
                 let bytes = collect_body(body).await?;
                 Ok::<_, String>((parts.status, parts.headers, bytes))
@@ -468,11 +480,16 @@ mod bytes_body {
 
 fn describe_octocrab_error(e: &octocrab::Error) -> String {
     // The Display of hyper/octocrab errors names the failure, never request headers.
+    // hyper nests the same words several times ("client error (Connect): client error (Connect)"):
+    // keep each source only if it adds something.
     let mut s = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
+        let text = inner.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
         src = inner.source();
     }
     s

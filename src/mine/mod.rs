@@ -349,7 +349,7 @@ async fn mine_repo(
                         } else {
                             format!("listing pull requests failed: {e}")
                         };
-                        tracing::error!(repo = %name, "{msg}");
+                        tracing::info!(repo = %name, "{msg}");
                         progress.println(&format!("error: {name}: {msg}"));
                         summary.error = Some(msg);
                         continue;
@@ -382,7 +382,7 @@ async fn mine_repo(
                         queue.push_back(c);
                     }
                 }
-                bar.set_length(total_to_process);
+                crate::progress::set_total(&bar, total_to_process);
                 bar.set_message(format!("listed {} · instances {} · failed {}", summary.listed, summary.instances, summary.failed));
                 let truncated = opts.max_pulls.is_some_and(|m| summary.listed as usize >= m);
                 if reached_stop || (page.next.is_none() && !truncated) {
