@@ -9,6 +9,7 @@ pub mod cancel;
 pub mod cli;
 pub mod error;
 pub mod export;
+pub mod git;
 pub mod github;
 pub mod import;
 pub mod mine;

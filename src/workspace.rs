@@ -16,6 +16,9 @@ pub mod env {
     pub const SECONDARY_BACKOFF: &str = "SWEGYM_SECONDARY_BACKOFF_SECS";
     /// First back-off after a 5xx or a transport error, in milliseconds (default 1000).
     pub const RETRY_BASE_MS: &str = "SWEGYM_RETRY_BASE_MS";
+    /// Clone URL template for git mirrors: `{owner}`, `{name}`, `{repo}` (default
+    /// `https://github.com/{repo}.git`; `file://` works for local mirrors).
+    pub const GIT_URL: &str = "SWEGYM_GIT_URL";
     /// Log filter for stderr (tracing `EnvFilter` syntax), e.g. `swegym_build=debug`.
     pub const LOG: &str = "SWEGYM_LOG";
 }
@@ -60,6 +63,11 @@ impl Workspace {
     /// Run logs (one file per command invocation).
     pub fn logs_dir(&self) -> PathBuf {
         self.root.join("logs")
+    }
+
+    /// Bare git mirrors, one per repository.
+    pub fn mirrors_dir(&self) -> PathBuf {
+        self.root.join("mirrors")
     }
 
     /// Default export directory.

@@ -1,0 +1,253 @@
+//! Git mirrors (git2): one bare mirror per repository under the workspace, cloned once from
+//! `SWEGYM_GIT_URL` and fetched again only when a needed commit is missing; files are read at a
+//! commit from blobs, without a checkout. A lock file per mirror makes clone and fetch safe when
+//! several jobs (or processes) want the same repository at once.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use git2::{FetchOptions, Oid, Repository};
+
+use crate::model::RepoName;
+
+/// Default clone URL template: `{owner}`, `{name}` and `{repo}` (= owner/name) are replaced.
+pub const DEFAULT_GIT_URL: &str = "https://github.com/{repo}.git";
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("cannot clone {url} into {path}: {source} (check SWEGYM_GIT_URL; file:// paths work)")]
+    Clone { url: String, path: PathBuf, source: git2::Error },
+    #[error("cannot fetch {url} into {path}: {source}")]
+    Fetch { url: String, path: PathBuf, source: git2::Error },
+    #[error("commit {sha} is not in {repo} (not even after fetching {url})")]
+    MissingCommit { repo: String, sha: String, url: String },
+    #[error("`{sha}` is not a commit id")]
+    BadSha { sha: String },
+    #[error("{path}: {source}")]
+    Git { path: PathBuf, source: git2::Error },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// Where mirrors live and where they are cloned from.
+#[derive(Debug, Clone)]
+pub struct Mirrors {
+    root: PathBuf,
+    url_template: String,
+}
+
+impl Mirrors {
+    pub fn new(root: impl Into<PathBuf>, url_template: impl Into<String>) -> Self {
+        Self { root: root.into(), url_template: url_template.into() }
+    }
+
+    /// The clone URL of `repo`.
+    pub fn url_for(&self, repo: &RepoName) -> String {
+        self.url_template
+            .replace("{repo}", &repo.to_string())
+            .replace("{owner}", repo.owner())
+            .replace("{name}", repo.name())
+    }
+
+    fn path_for(&self, repo: &RepoName) -> PathBuf {
+        self.root.join(format!("{}.git", repo.instance_prefix()))
+    }
+
+    /// Opens the mirror of `repo`, cloning it first if there is none.
+    pub fn open(&self, repo: &RepoName) -> Result<Mirror, GitError> {
+        let path = self.path_for(repo);
+        let url = self.url_for(repo);
+        std::fs::create_dir_all(&self.root).map_err(|source| GitError::Io { path: self.root.clone(), source })?;
+        let _lock = MirrorLock::take(&path)?;
+        let git = if path.join("HEAD").exists() {
+            Repository::open_bare(&path).map_err(|source| GitError::Git { path: path.clone(), source })?
+        } else {
+            // Clone into a temporary name and rename: a killed clone leaves no half mirror behind.
+            let tmp = path.with_extension("git.partial");
+            let _ = std::fs::remove_dir_all(&tmp);
+            let cloned = git2::build::RepoBuilder::new()
+                .bare(true)
+                .remote_create(|repo, name, url| repo.remote_with_fetch(name, url, "+refs/*:refs/*"))
+                .clone(&url, &tmp)
+                .map_err(|source| GitError::Clone { url: url.clone(), path: path.clone(), source })?;
+            drop(cloned);
+            std::fs::rename(&tmp, &path).map_err(|source| GitError::Io { path: path.clone(), source })?;
+            Repository::open_bare(&path).map_err(|source| GitError::Git { path: path.clone(), source })?
+        };
+        Ok(Mirror { git, path, url, repo: repo.to_string() })
+    }
+}
+
+/// An exclusive lock on one mirror while it is cloned or fetched.
+struct MirrorLock {
+    _file: File,
+}
+
+impl MirrorLock {
+    fn take(mirror: &Path) -> Result<Self, GitError> {
+        let path = mirror.with_extension("git.lock");
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| GitError::Io { path: path.clone(), source })?;
+        f.lock().map_err(|source| GitError::Io { path, source })?;
+        Ok(Self { _file: f })
+    }
+}
+
+/// One repository's bare mirror.
+pub struct Mirror {
+    git: Repository,
+    path: PathBuf,
+    url: String,
+    repo: String,
+}
+
+impl Mirror {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn git_err(&self) -> impl Fn(git2::Error) -> GitError + '_ {
+        move |source| GitError::Git { path: self.path.clone(), source }
+    }
+
+    /// Makes sure `sha` is present, fetching every ref from the origin once if it is not.
+    pub fn ensure_commit(&self, sha: &str) -> Result<Oid, GitError> {
+        let oid = Oid::from_str(sha).map_err(|_| GitError::BadSha { sha: sha.to_string() })?;
+        if self.git.find_commit(oid).is_ok() {
+            return Ok(oid);
+        }
+        {
+            let _lock = MirrorLock::take(&self.path)?;
+            let mut remote = self.git.find_remote("origin").map_err(self.git_err())?;
+            let mut opts = FetchOptions::new();
+            opts.prune(git2::FetchPrune::On);
+            remote.fetch(&["+refs/*:refs/*"], Some(&mut opts), None).map_err(|source| GitError::Fetch {
+                url: self.url.clone(),
+                path: self.path.clone(),
+                source,
+            })?;
+        }
+        match self.git.find_commit(oid) {
+            Ok(_) => Ok(oid),
+            Err(_) => {
+                Err(GitError::MissingCommit { repo: self.repo.clone(), sha: sha.to_string(), url: self.url.clone() })
+            }
+        }
+    }
+
+    /// The bytes of `path` at commit `sha`, or `None` if the file does not exist there.
+    pub fn read_file(&self, sha: &str, path: &str) -> Result<Option<Vec<u8>>, GitError> {
+        let oid = self.ensure_commit(sha)?;
+        let tree = self.git.find_commit(oid).and_then(|c| c.tree()).map_err(self.git_err())?;
+        let entry = match tree.get_path(Path::new(path)) {
+            Ok(e) => e,
+            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(self.git_err()(e)),
+        };
+        let object = entry.to_object(&self.git).map_err(self.git_err())?;
+        Ok(object.as_blob().map(|b| b.content().to_vec()))
+    }
+
+    /// The committer time of `sha` (the dependency cut-off for its environment).
+    pub fn commit_time(&self, sha: &str) -> Result<DateTime<Utc>, GitError> {
+        let oid = self.ensure_commit(sha)?;
+        let c = self.git.find_commit(oid).map_err(self.git_err())?;
+        Ok(DateTime::from_timestamp(c.time().seconds(), 0).unwrap_or_default())
+    }
+
+    /// The nearest tag reachable from `sha` and how many commits lie between them
+    /// (`git describe --tags`), or `None` when no tag is reachable.
+    pub fn nearest_tag(&self, sha: &str) -> Result<Option<(String, usize)>, GitError> {
+        let oid = self.ensure_commit(sha)?;
+        let commit = self.git.find_object(oid, Some(git2::ObjectType::Commit)).map_err(self.git_err())?;
+        let mut opts = git2::DescribeOptions::new();
+        opts.describe_tags();
+        let described = match commit.describe(&opts) {
+            Ok(d) => d,
+            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(self.git_err()(e)),
+        };
+        let mut fmt = git2::DescribeFormatOptions::new();
+        fmt.always_use_long_format(true);
+        let text = described.format(Some(&fmt)).map_err(self.git_err())?;
+        // `<tag>-<n>-g<abbrev>`; the tag itself may contain dashes.
+        let mut parts = text.rsplitn(3, '-');
+        let (_hash, n, tag) = (parts.next(), parts.next(), parts.next());
+        match (tag, n.and_then(|n| n.parse().ok())) {
+            (Some(tag), Some(n)) => Ok(Some((tag.to_string(), n))),
+            _ => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .current_dir(dir)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "T")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "T")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_DATE", "2024-01-02T03:04:05Z")
+            .env("GIT_AUTHOR_DATE", "2024-01-02T03:04:05Z")
+            .output()
+            .expect("git");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn commit(dir: &Path, file: &str, text: &str, msg: &str) -> String {
+        std::fs::write(dir.join(file), text).unwrap();
+        git(dir, &["add", "-A"]);
+        git(dir, &["commit", "-qm", msg]);
+        git(dir, &["rev-parse", "HEAD"])
+    }
+
+    #[test]
+    fn mirror_reads_files_at_commits_fetches_new_ones_and_describes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let up = tmp.path().join("acme/widgets");
+        std::fs::create_dir_all(&up).unwrap();
+        git(&up, &["init", "-q", "-b", "main"]);
+        let c1 = commit(&up, "version.py", "__version__ = \"1.2.0\"\n", "one");
+        git(&up, &["tag", "v1.2.0"]);
+        let c2 = commit(&up, "version.py", "__version__ = \"1.3.0.dev0\"\n", "two");
+
+        let mirrors = Mirrors::new(tmp.path().join("mirrors"), format!("file://{}/{{repo}}", tmp.path().display()));
+        let repo: RepoName = "acme/widgets".parse().unwrap();
+        let m = mirrors.open(&repo).unwrap();
+        assert_eq!(m.read_file(&c1, "version.py").unwrap().unwrap(), b"__version__ = \"1.2.0\"\n");
+        assert_eq!(m.read_file(&c2, "version.py").unwrap().unwrap(), b"__version__ = \"1.3.0.dev0\"\n");
+        assert_eq!(m.read_file(&c2, "missing.py").unwrap(), None);
+        assert_eq!(m.nearest_tag(&c2).unwrap(), Some(("v1.2.0".to_string(), 1)));
+        assert_eq!(m.commit_time(&c1).unwrap().to_rfc3339(), "2024-01-02T03:04:05+00:00");
+
+        // A commit made upstream after the clone is fetched on demand.
+        let c3 = commit(&up, "new.py", "x = 1\n", "three");
+        let again = mirrors.open(&repo).unwrap();
+        assert_eq!(again.read_file(&c3, "new.py").unwrap().unwrap(), b"x = 1\n");
+
+        let missing = again.ensure_commit(&"f".repeat(40)).err().unwrap().to_string();
+        assert!(missing.contains("not in acme/widgets"), "{missing}");
+        assert!(matches!(again.ensure_commit("nope"), Err(GitError::BadSha { .. })));
+    }
+
+    #[test]
+    fn clone_of_a_missing_repository_names_the_setting() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mirrors = Mirrors::new(tmp.path().join("m"), format!("file://{}/{{owner}}/{{name}}", tmp.path().display()));
+        let err = mirrors.open(&"no/such".parse().unwrap()).err().unwrap().to_string();
+        assert!(err.contains("SWEGYM_GIT_URL"), "{err}");
+        assert!(!tmp.path().join("m/no__such.git").exists(), "no half mirror left behind");
+    }
+}
