@@ -225,10 +225,6 @@ impl GitHub {
         &self.cfg.api_url
     }
 
-    pub fn authenticated(&self) -> bool {
-        !self.cfg.tokens.is_empty()
-    }
-
     /// GET a JSON document.
     pub async fn get_json<T: DeserializeOwned>(&self, kind: RequestKind, url: &str) -> Result<T, GitHubError> {
         let (_, body) = self.send(kind, url, JSON).await?;

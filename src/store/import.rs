@@ -3,7 +3,7 @@
 use duckdb::params;
 
 use super::mine::{insert_instance, INSERT_INSTANCE};
-use super::{now_ts, Store, StoreError};
+use super::{db_error, now_ts, Store, StoreError};
 use crate::model::RawInstance;
 
 /// What a published dataset says of an instance: the values our stages will be compared with.
@@ -22,21 +22,25 @@ impl Store {
     /// was mined keeps its mined row (only its published values are recorded). Returns how many
     /// were kept that way.
     pub fn write_imported(&mut self, rows: &[(RawInstance, PublishedValues)]) -> Result<u64, StoreError> {
-        let path = self.path.clone();
-        let db = |source| StoreError::Db { path: path.clone(), source };
+        let db = db_error(&self.path);
         let now = now_ts();
         let tx = self.conn.transaction().map_err(db)?;
         let mut kept = 0;
         {
-            let mut is_mined =
-                tx.prepare("SELECT count(*) FROM instances WHERE instance_id = ? AND source = 'mined'").map_err(db)?;
+            // Mined instances keep their rows; read their ids once rather than a query per row.
+            let mined: std::collections::HashSet<String> = tx
+                .prepare("SELECT instance_id FROM instances WHERE source = 'mined'")
+                .map_err(db)?
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(db)?
+                .collect::<Result<_, _>>()
+                .map_err(db)?;
             let mut inst = tx.prepare(INSERT_INSTANCE).map_err(db)?;
             let mut published = tx.prepare("INSERT OR REPLACE INTO published VALUES (?, ?, ?, ?, ?)").map_err(db)?;
             let mut clear = tx.prepare("DELETE FROM published_tests WHERE instance_id = ?").map_err(db)?;
             let mut test = tx.prepare("INSERT INTO published_tests VALUES (?, ?, ?, ?)").map_err(db)?;
             for (i, p) in rows {
-                let mined: i64 = is_mined.query_row(params![i.instance_id], |r| r.get(0)).map_err(db)?;
-                if mined > 0 {
+                if mined.contains(&i.instance_id) {
                     kept += 1;
                 } else {
                     insert_instance(&mut inst, i, "imported", &now).map_err(db)?;

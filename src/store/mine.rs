@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use duckdb::params;
 
-use super::{int_list, now_ts, parse_int_list, Store, StoreError};
+use super::{db_error, int_list, now_ts, parse_int_list, Store, StoreError};
 use crate::model::RawInstance;
 
 /// What became of a pull request.
@@ -131,8 +131,7 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
-        let path = self.path.clone();
-        let db = |source| StoreError::Db { path: path.clone(), source };
+        let db = db_error(&self.path);
         let now = now_ts();
         // Pulls are the bulk (a 100-PR list page of unmerged PRs is one batch): append them to a
         // staging table and upsert with one statement. A batch may list a PR twice (a page shift
@@ -301,8 +300,7 @@ impl Store {
         error: Option<&str>,
         requests: &[(&str, u64)],
     ) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        let db = |source| StoreError::Db { path: path.clone(), source };
+        let db = db_error(&self.path);
         let tx = self.conn.transaction().map_err(db)?;
         tx.execute(
             "INSERT INTO repos (repo, pulls_cursor, last_mined_at, last_error) VALUES (?, ?, ?, ?)

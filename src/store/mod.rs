@@ -65,7 +65,7 @@ impl Store {
         ws.create_dirs().map_err(io(ws.root()))?;
         let lock = take_lock(&ws.lock_file(), access)?;
         let path = ws.database();
-        let db = |source| StoreError::Db { path: path.clone(), source };
+        let db = db_error(&path);
         let conn = match access {
             Access::ReadWrite => Connection::open(&path).map_err(db)?,
             Access::ReadOnly => {
@@ -90,8 +90,8 @@ impl Store {
         &self.conn
     }
 
-    pub(crate) fn db_err(&self) -> impl Fn(duckdb::Error) -> StoreError + '_ {
-        move |source| StoreError::Db { path: self.path.clone(), source }
+    pub(crate) fn db_err(&self) -> impl Fn(duckdb::Error) -> StoreError + Copy + '_ {
+        db_error(&self.path)
     }
 
     /// The schema version of the open database.
@@ -129,8 +129,7 @@ impl Store {
             .map_err(self.db_err())?;
         for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(found) {
             let version = i + 1;
-            let path = self.path.clone();
-            let db = |source| StoreError::Db { path: path.clone(), source };
+            let db = db_error(&self.path);
             let tx = self.conn.transaction().map_err(db)?;
             tx.execute_batch(sql).map_err(db)?;
             tx.execute("INSERT INTO schema_version VALUES (?, ?)", duckdb::params![version as i64, now_ts()])
@@ -140,6 +139,12 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Maps a DuckDB error to one naming the database file. Takes the path field alone, so it can be
+/// used while a transaction borrows the connection.
+pub(crate) fn db_error(path: &Path) -> impl Fn(duckdb::Error) -> StoreError + Copy + '_ {
+    move |source| StoreError::Db { path: path.to_path_buf(), source }
 }
 
 fn take_lock(path: &Path, access: Access) -> Result<File, StoreError> {
