@@ -9,12 +9,20 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::cancel::Cancel;
-use crate::cli::{Cli, Command, ExportArgs, GlobalArgs, ImportArgs, MineArgs};
+use crate::build::{self, BuildOptions, Templates};
+use crate::cli::{
+    BuildArgs, Cli, Command, ExportArgs, GlobalArgs, HistoryArg, ImportArgs, MineArgs, PinArgs, RecipeCommand, SourceArgs,
+    SuggestArgs,
+};
+use crate::git::History;
 use crate::error::{Error, Exit};
 use crate::export::{self, ExportOptions, Format};
 use crate::github::{ClientConfig, GitHub, Token};
 use crate::mine::{self, MineOptions, MineSummary};
+use crate::git::Mirrors;
 use crate::model::RepoName;
+use crate::pin::{self, PinOptions};
+use crate::recipe::RecipeBook;
 use crate::progress::{init_logging, Progress};
 use crate::store::{Access, RepoStatus, Store};
 use crate::workspace::{env, Workspace};
@@ -35,6 +43,20 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
         Command::Import(args) => {
             init_logging(&progress, &filter, None, "import");
             run_import(g, &ws, args)
+        }
+        Command::Pin(args) => {
+            let log = init_logging(&progress, &filter, Some(&ws.logs_dir()), "pin");
+            tracing::debug!(log = ?log, "pin");
+            run_pin(g, &ws, args, &progress)
+        }
+        Command::Build(args) => {
+            let log = init_logging(&progress, &filter, Some(&ws.logs_dir()), "build");
+            tracing::debug!(log = ?log, "build");
+            run_build(g, &ws, args, &progress).await
+        }
+        Command::Recipe(RecipeCommand::Suggest(args)) => {
+            init_logging(&progress, &filter, None, "recipe");
+            run_suggest(&ws, args)
         }
         Command::Export(args) => {
             init_logging(&progress, &filter, None, "export");
@@ -104,6 +126,130 @@ fn run_import(g: &GlobalArgs, ws: &Workspace, args: &ImportArgs) -> Result<Exit,
             summary.kept_mined
         );
     }
+    Ok(Exit::Ok)
+}
+
+fn recipes(source: &SourceArgs) -> Result<RecipeBook, Error> {
+    RecipeBook::load(source.recipes.as_deref()).map_err(|e| Error::Usage(e.to_string()))
+}
+
+fn run_pin(g: &GlobalArgs, ws: &Workspace, args: &PinArgs, progress: &Progress) -> Result<Exit, Error> {
+    let book = recipes(&args.source)?;
+    let mut store = Store::open(ws, Access::ReadWrite)?;
+    let mirrors = Mirrors::new(ws.mirrors_dir(), args.source.git_url.clone());
+    let cancel = Cancel::new();
+    cancel.cancel_on_ctrl_c();
+    let opts = PinOptions { repos: args.repos.clone(), force: args.force };
+    let s = pin::pin(&mut store, &mirrors, &book, &opts, progress, &cancel)?;
+    if g.json {
+        println!("{}", to_json(&s)?);
+    } else {
+        println!(
+            "{:<36} {:>7} {:>9} {:>9} {:>8}  {:<16} published agree",
+            "repo", "pinned", "not found", "unchanged", "versions", "recipe"
+        );
+        for r in &s.repos {
+            let agree = if r.published_compared > 0 {
+                format!("{}/{}", r.published_agree, r.published_compared)
+            } else {
+                "-".into()
+            };
+            println!(
+                "{:<36} {:>7} {:>9} {:>9} {:>8}  {:<16} {}",
+                r.repo, r.pinned, r.not_found, r.unchanged, r.versions, r.recipe, agree
+            );
+            for (id, ours, theirs) in &r.disagreements {
+                println!("  {id}: pinned {} but published {theirs}", ours.as_deref().unwrap_or("nothing"));
+            }
+            if let Some(e) = &r.error {
+                println!("  error: {e}");
+            }
+        }
+        println!(
+            "{} pinned, {} without a version (reasons: `status --json`), {:.2}s ({:.0} instances/s){}",
+            s.pinned,
+            s.not_found,
+            s.seconds,
+            s.instances_per_second,
+            if s.interrupted { " — interrupted; run again to finish" } else { "" }
+        );
+    }
+    Ok(if s.interrupted {
+        Exit::Interrupted
+    } else if s.has_failures() {
+        Exit::Partial
+    } else {
+        Exit::Ok
+    })
+}
+
+async fn run_build(g: &GlobalArgs, ws: &Workspace, args: &BuildArgs, progress: &Progress) -> Result<Exit, Error> {
+    if args.jobs == 0 {
+        return Err(Error::Usage("--jobs must be at least 1".into()));
+    }
+    let book = recipes(&args.source)?;
+    let templates = Templates::load(args.dockerfiles.as_deref()).map_err(|e| Error::Usage(e.to_string()))?;
+    let mut store = Store::open(ws, Access::ReadWrite)?;
+    let mirrors = Mirrors::new(ws.mirrors_dir(), args.source.git_url.clone());
+    let cancel = Cancel::new();
+    cancel.cancel_on_ctrl_c();
+    let opts = BuildOptions {
+        repos: args.repos.clone(),
+        instances: args.instances.clone(),
+        jobs: args.jobs,
+        force: args.force,
+        base: args.base,
+        ca_cert: args.ca_cert.clone(),
+        debian_mirror: args.debian_mirror.clone(),
+        history: match args.history {
+            HistoryArg::Full => History::Full,
+            HistoryArg::Shallow => History::Shallow,
+        },
+        envs_only: args.envs_only,
+        check_timeout: Duration::from_secs(args.check_timeout),
+    };
+    let s = build::build(&mut store, ws, &mirrors, &book, templates, &opts, progress, &cancel).await?;
+    if g.json {
+        println!("{}", to_json(&s)?);
+    } else {
+        for i in &s.images {
+            let size = i.size_bytes.map(|b| format!("{:.1} MB", b as f64 / 1e6)).unwrap_or_else(|| "-".into());
+            println!("{:<8} {:<7} {:>10} {:>7.1}s  {}", i.tier, i.state, size, i.seconds, i.tag);
+            if let Some(e) = &i.error {
+                for line in e.lines() {
+                    println!("    {line}");
+                }
+            }
+        }
+        println!(
+            "{} built, {} reused, {} failed{}, {:.1}s{}",
+            s.built,
+            s.reused,
+            s.failed,
+            if s.unpinned > 0 { format!(", {} without a version (run `pin`)", s.unpinned) } else { String::new() },
+            s.seconds,
+            if s.interrupted { " — interrupted; run again to finish" } else { "" }
+        );
+    }
+    Ok(if s.interrupted {
+        Exit::Interrupted
+    } else if s.failed > 0 {
+        Exit::Partial
+    } else {
+        Exit::Ok
+    })
+}
+
+fn run_suggest(ws: &Workspace, args: &SuggestArgs) -> Result<Exit, Error> {
+    let repo: RepoName = args.repo.parse().map_err(|e| Error::Usage(format!("--repo: {e}")))?;
+    let mirrors = Mirrors::new(ws.mirrors_dir(), args.source.git_url.clone());
+    let mirror = mirrors.open(&repo).map_err(|e| Error::Io(e.to_string()))?;
+    let commit = match &args.commit {
+        Some(c) => c.clone(),
+        None => mirror.head().map_err(|e| Error::Io(e.to_string()))?,
+    };
+    let text = crate::recipe::suggest::suggest(&mirror, &repo, &commit).map_err(|e| Error::Io(e.to_string()))?;
+    print!("{text}");
     Ok(Exit::Ok)
 }
 
@@ -180,13 +326,36 @@ pub fn status_table(rows: &[RepoStatus]) -> String {
     }
     let _ = writeln!(
         out,
-        "{:<40} {:>8} {:>7} {:>7} {:>9} {:>10} {:>6} {:>9}  last mined",
-        "repo", "PRs", "merged", "linked", "instances", "with tests", "failed", "requests"
+        "{:<32} {:>6} {:>6} {:>6} {:>9} {:>6} {:>6} {:>7} {:>8} {:>8} {:>6} {:>9} {:>9} {:>9}",
+        "repo",
+        "PRs",
+        "merged",
+        "linked",
+        "instances",
+        "tests",
+        "failed",
+        "pinned",
+        "no vers.",
+        "versions",
+        "agree",
+        "envs",
+        "images",
+        "disk"
     );
+    let mut disk = 0;
     for r in rows {
+        let agree = if r.published_compared > 0 {
+            format!("{}/{}", r.published_agree, r.published_compared)
+        } else {
+            "-".into()
+        };
+        let envs = format!("{}{}", r.envs_built, if r.envs_failed > 0 { format!("+{}!", r.envs_failed) } else { String::new() });
+        let imgs =
+            format!("{}{}", r.images_built, if r.images_failed > 0 { format!("+{}!", r.images_failed) } else { String::new() });
+        disk += r.image_bytes;
         let _ = writeln!(
             out,
-            "{:<40} {:>8} {:>7} {:>7} {:>9} {:>10} {:>6} {:>9}  {}",
+            "{:<32} {:>6} {:>6} {:>6} {:>9} {:>6} {:>6} {:>7} {:>8} {:>8} {:>6} {:>9} {:>9} {:>9}",
             r.repo,
             r.pulls_scanned,
             r.merged,
@@ -194,14 +363,33 @@ pub fn status_table(rows: &[RepoStatus]) -> String {
             r.instances,
             r.instances_with_tests,
             r.failed,
-            r.requests,
-            r.last_mined_at.as_deref().unwrap_or("-")
+            r.pinned,
+            r.pin_not_found,
+            r.versions,
+            agree,
+            envs,
+            imgs,
+            human_bytes(r.image_bytes)
         );
+        if !r.python_substitutions.is_empty() {
+            let _ = writeln!(out, "  Python substituted (wanted→used): {}", r.python_substitutions.join(", "));
+        }
         if let Some(e) = &r.last_error {
             let _ = writeln!(out, "  last error: {e}");
         }
     }
+    let _ = writeln!(out, "images: {} on disk (environment and instance layers; `+N!` = failed builds)", human_bytes(disk));
     out
+}
+
+fn human_bytes(b: u64) -> String {
+    if b == 0 {
+        "-".into()
+    } else if b >= 1 << 30 {
+        format!("{:.1} GB", b as f64 / (1u64 << 30) as f64)
+    } else {
+        format!("{:.0} MB", b as f64 / (1u64 << 20) as f64)
+    }
 }
 
 /// Tokens from `GITHUB_TOKENS` (comma-separated), else `GITHUB_TOKEN`.

@@ -52,6 +52,24 @@ pub enum Command {
     /// Their published version, FAIL_TO_PASS and PASS_TO_PASS are kept as reference values for
     /// later stages to compare with. Re-importing updates; mined instances are never overwritten.
     Import(ImportArgs),
+    /// Find each instance's version at its base_commit, and per version the environment to build.
+    ///
+    /// Reads files from a bare git mirror per repository (cloned into the workspace from
+    /// SWEGYM_GIT_URL), by the repository's recipe or, without one, from common version files and
+    /// tags. Per (repo, version): the environment commit (base commit of its latest instance), the
+    /// Python and the dependency cut-off date. Only new or changed instances are pinned.
+    Pin(PinArgs),
+    /// Build Docker images: base (Debian + Python), environment per (repo, version), instance per task.
+    ///
+    /// Tags are content-addressed (a hash of every input), so unchanged inputs are never rebuilt.
+    /// Each image is checked in a container without network (import, pytest collection of the
+    /// touched test files, no git history newer than base_commit); an image that fails is untagged.
+    /// Base images come from `python:X.Y-slim` where a registry answers, else from Debian's
+    /// packages (debootstrap, as root). Build logs: <workspace>/logs/build/.
+    Build(BuildArgs),
+    /// Recipes: `recipe suggest` prints a candidate recipe for a repository that has none.
+    #[command(subcommand)]
+    Recipe(RecipeCommand),
     /// Write dataset files (JSONL, Parquet) in SWE-Gym's published schema.
     Export(ExportArgs),
     /// Show the funnel per repository: PRs scanned → merged → linked → instances.
@@ -88,6 +106,95 @@ pub struct MineArgs {
     /// First wait after a 5xx or a dropped connection, in milliseconds; doubles on each repeat.
     #[arg(long, env = env::RETRY_BASE_MS, default_value_t = 1000, value_name = "MS", hide = true)]
     pub retry_base_ms: u64,
+}
+
+/// Where repositories are cloned from, and which recipes apply (shared by pin, build, recipe).
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// Clone URL template for git mirrors: {owner}, {name}, {repo} (= owner/name) are replaced.
+    /// `file:///srv/mirrors/{repo}` points at local copies.
+    #[arg(long, env = env::GIT_URL, default_value = crate::git::DEFAULT_GIT_URL, value_name = "TEMPLATE")]
+    pub git_url: String,
+    /// Read recipes from this directory (`<owner>__<name>.toml`) instead of the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    pub recipes: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PinArgs {
+    /// Only this repository, OWNER/NAME (repeatable); all when not given.
+    #[arg(long = "repo", value_name = "OWNER/NAME")]
+    pub repos: Vec<String>,
+    /// Pin again even instances already pinned by the current rule.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Only this repository, OWNER/NAME (repeatable); all pinned instances when not given.
+    #[arg(long = "repo", value_name = "OWNER/NAME")]
+    pub repos: Vec<String>,
+    /// Only this instance id (repeatable).
+    #[arg(long = "instance", value_name = "ID")]
+    pub instances: Vec<String>,
+    /// Instance images built at once.
+    #[arg(long, short, default_value_t = 2, value_name = "N")]
+    pub jobs: usize,
+    /// Rebuild environment and instance images even when an image with the same inputs exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Build environment images only.
+    #[arg(long)]
+    pub envs_only: bool,
+    /// Where base images come from.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub base: crate::build::base::BaseSource,
+    /// CA bundle (PEM) trusted inside every image by apt, pip and uv — for TLS-intercepting proxies.
+    #[arg(long, env = "SSL_CERT_FILE", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Debian mirror for locally built base images.
+    #[arg(long, default_value = "http://deb.debian.org/debian", value_name = "URL")]
+    pub debian_mirror: String,
+    /// Git history kept in instance images: `full` (every commit up to base_commit) or `shallow`.
+    #[arg(long, value_enum, default_value = "full")]
+    pub history: HistoryArg,
+    /// Directory with Dockerfile templates overriding the built-in ones (base.Dockerfile,
+    /// env.Dockerfile, instance.Dockerfile, pip).
+    #[arg(long, value_name = "DIR")]
+    pub dockerfiles: Option<PathBuf>,
+    /// Time limit for each image's check container, in seconds.
+    #[arg(long, default_value_t = 600, value_name = "SECS")]
+    pub check_timeout: u64,
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum HistoryArg {
+    Full,
+    Shallow,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecipeCommand {
+    /// Inspect a repository (packaging metadata, requirements, tox.ini, environment.yml, CI
+    /// workflows) and print a candidate recipe in TOML on stdout.
+    Suggest(SuggestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SuggestArgs {
+    /// The repository, OWNER/NAME.
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repo: String,
+    /// The commit to inspect (default: the mirror's HEAD).
+    #[arg(long, value_name = "SHA")]
+    pub commit: Option<String>,
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 #[derive(Debug, Args)]

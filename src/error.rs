@@ -48,6 +48,24 @@ pub enum Error {
     Io(String),
 }
 
+impl From<crate::pin::PinError> for Error {
+    fn from(e: crate::pin::PinError) -> Self {
+        match e {
+            crate::pin::PinError::Store(s) => Error::Store(s),
+        }
+    }
+}
+
+impl From<crate::build::BuildError> for Error {
+    fn from(e: crate::build::BuildError) -> Self {
+        match e {
+            crate::build::BuildError::Store(s) => Error::Store(s),
+            crate::build::BuildError::CaCert { .. } => Error::Usage(e.to_string()),
+            other => Error::Io(other.to_string()),
+        }
+    }
+}
+
 impl From<MineError> for Error {
     fn from(e: MineError) -> Self {
         match e {

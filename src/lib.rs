@@ -5,8 +5,10 @@
 //! (`github`). `app` runs a parsed command line; `main.rs` only dispatches.
 
 pub mod app;
+pub mod build;
 pub mod cancel;
 pub mod cli;
+pub mod docker;
 pub mod error;
 pub mod export;
 pub mod git;
@@ -14,7 +16,9 @@ pub mod github;
 pub mod import;
 pub mod mine;
 pub mod model;
+pub mod pin;
 pub mod progress;
+pub mod recipe;
 pub mod store;
 pub mod workspace;
 

@@ -140,6 +140,12 @@ impl Mirror {
         }
     }
 
+    /// The commit HEAD points at (the default branch of the origin).
+    pub fn head(&self) -> Result<String, GitError> {
+        let c = self.git.head().and_then(|h| h.peel_to_commit()).map_err(self.git_err())?;
+        Ok(c.id().to_string())
+    }
+
     /// The bytes of `path` at commit `sha`, or `None` if the file does not exist there.
     pub fn read_file(&self, sha: &str, path: &str) -> Result<Option<Vec<u8>>, GitError> {
         let oid = self.ensure_commit(sha)?;
@@ -182,6 +188,105 @@ impl Mirror {
             (Some(tag), Some(n)) => Ok(Some((tag.to_string(), n))),
             _ => Ok(None),
         }
+    }
+}
+
+impl Mirror {
+    /// Every tag, by the commit it points at (annotated tags peeled).
+    pub fn tags_by_commit(&self) -> Result<std::collections::HashMap<Oid, Vec<String>>, GitError> {
+        let mut out: std::collections::HashMap<Oid, Vec<String>> = std::collections::HashMap::new();
+        let names = self.git.tag_names(None).map_err(self.git_err())?;
+        for name in (0..names.len()).filter_map(|i| names.get(i).ok().flatten()) {
+            let Ok(obj) = self.git.revparse_single(&format!("refs/tags/{name}")) else { continue };
+            if let Ok(c) = obj.peel_to_commit() {
+                out.entry(c.id()).or_default().push(name.to_string());
+            }
+        }
+        for v in out.values_mut() {
+            v.sort();
+        }
+        Ok(out)
+    }
+
+    /// The nearest tag reachable from `sha` that `accept` takes, and how many commits lie between
+    /// (walking newest first, like `git describe`, but skipping tags that are not versions).
+    pub fn nearest_tag_where(
+        &self,
+        sha: &str,
+        tags: &std::collections::HashMap<Oid, Vec<String>>,
+        accept: &dyn Fn(&str) -> bool,
+    ) -> Result<Option<(String, usize)>, GitError> {
+        let oid = self.ensure_commit(sha)?;
+        let mut walk = self.git.revwalk().map_err(self.git_err())?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME).map_err(self.git_err())?;
+        walk.push(oid).map_err(self.git_err())?;
+        for (distance, id) in walk.enumerate() {
+            let id = id.map_err(self.git_err())?;
+            if let Some(names) = tags.get(&id) {
+                if let Some(t) = names.iter().rev().find(|t| accept(t)) {
+                    return Ok(Some((t.clone(), distance)));
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// How much history a snapshot keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum History {
+    /// Every commit reachable from the snapshot's commit (what `git log` in a clone would show).
+    #[default]
+    Full,
+    /// Only the commit itself, marked shallow.
+    Shallow,
+}
+
+impl Mirror {
+    /// Writes a working copy of `sha` to `dest` (created): a fresh repository holding only the
+    /// objects reachable from `sha` (or only `sha` itself with [`History::Shallow`]), HEAD
+    /// detached at `sha`, no remote, no branch, no tag — nothing newer than `sha` can be read
+    /// from it (FACTS.md "Integrity").
+    pub fn snapshot(&self, sha: &str, dest: &Path, history: History) -> Result<(), GitError> {
+        let oid = self.ensure_commit(sha)?;
+        let derr = |source| GitError::Git { path: dest.to_path_buf(), source };
+        let mut pb = self.git.packbuilder().map_err(self.git_err())?;
+        match history {
+            History::Full => {
+                let mut walk = self.git.revwalk().map_err(self.git_err())?;
+                walk.push(oid).map_err(self.git_err())?;
+                pb.insert_walk(&mut walk).map_err(self.git_err())?;
+            }
+            History::Shallow => pb.insert_commit(oid).map_err(self.git_err())?,
+        }
+        let repo = Repository::init(dest).map_err(derr)?;
+        {
+            let odb = repo.odb().map_err(derr)?;
+            let mut writer = odb.packwriter().map_err(derr)?;
+            let mut failed = None;
+            pb.foreach(|chunk| match std::io::Write::write_all(&mut writer, chunk) {
+                Ok(()) => true,
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            })
+            .map_err(self.git_err())?;
+            if let Some(source) = failed {
+                return Err(GitError::Io { path: dest.to_path_buf(), source });
+            }
+            writer.commit().map_err(derr)?;
+        }
+        if history == History::Shallow {
+            std::fs::write(dest.join(".git/shallow"), format!("{oid}\n"))
+                .map_err(|source| GitError::Io { path: dest.to_path_buf(), source })?;
+        }
+        repo.set_head_detached(oid).map_err(derr)?;
+        repo.checkout_head(Some(git2::build::CheckoutBuilder::new().force())).map_err(derr)?;
+        // `git init` leaves sample hooks and a default branch name behind; none of it is needed.
+        let _ = std::fs::remove_dir_all(dest.join(".git/hooks"));
+        Ok(())
     }
 }
 
@@ -240,6 +345,37 @@ mod tests {
         let missing = again.ensure_commit(&"f".repeat(40)).err().unwrap().to_string();
         assert!(missing.contains("not in acme/widgets"), "{missing}");
         assert!(matches!(again.ensure_commit("nope"), Err(GitError::BadSha { .. })));
+    }
+
+    #[test]
+    fn snapshot_holds_nothing_newer_than_its_commit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let up = tmp.path().join("acme/widgets");
+        std::fs::create_dir_all(&up).unwrap();
+        git(&up, &["init", "-q", "-b", "main"]);
+        let c1 = commit(&up, "a.py", "x = 1\n", "one");
+        let c2 = commit(&up, "a.py", "x = 2\n", "two");
+        git(&up, &["tag", "v1"]);
+        let c3 = commit(&up, "a.py", "x = 3  # the fix\n", "three");
+        let mirrors = Mirrors::new(tmp.path().join("mirrors"), format!("file://{}/{{repo}}", tmp.path().display()));
+        let m = mirrors.open(&"acme/widgets".parse().unwrap()).unwrap();
+
+        let full = tmp.path().join("full");
+        m.snapshot(&c2, &full, History::Full).unwrap();
+        assert_eq!(std::fs::read_to_string(full.join("a.py")).unwrap(), "x = 2\n");
+        assert_eq!(git(&full, &["rev-parse", "HEAD"]), c2);
+        assert_eq!(git(&full, &["rev-list", "--count", "HEAD"]), "2");
+        assert_eq!(git(&full, &["for-each-ref"]), "", "no branch, no tag");
+        assert_eq!(git(&full, &["remote"]), "");
+        assert_eq!(git(&full, &["status", "--porcelain"]), "");
+        let objects = git(&full, &["count-objects", "-v"]);
+        assert!(!git(&full, &["cat-file", "--batch-all-objects", "--batch-check"]).contains(&c3), "{objects}");
+        let _ = c1;
+
+        let shallow = tmp.path().join("shallow");
+        m.snapshot(&c2, &shallow, History::Shallow).unwrap();
+        assert_eq!(git(&shallow, &["rev-list", "--count", "HEAD"]), "1");
+        assert_eq!(git(&shallow, &["status", "--porcelain"]), "");
     }
 
     #[test]

@@ -3,13 +3,17 @@
 //! One process writes a workspace at a time. DuckDB enforces that too, but its error names no
 //! process; a lock file next to the database does, and lets `status` read while nobody writes.
 
+mod images;
 mod import;
 mod mine;
+mod pin;
 mod schema;
 mod status;
 
+pub use images::{Check, ImageRecord, ImageStatus};
 pub use import::PublishedValues;
 pub use mine::{IssueRecord, KnownPull, MinedBatch, PullOutcome, PullRecord};
+pub use pin::{PinCandidate, PinRecord, VersionRecord};
 pub use status::RepoStatus;
 
 use std::fs::{File, OpenOptions, TryLockError};

@@ -80,4 +80,52 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (instance_id, list, position)
     );
     "#,
+    // v3: versions per instance and, per (repo, version), the environment to build.
+    r#"
+    CREATE TABLE pins (
+        instance_id VARCHAR PRIMARY KEY,
+        repo        VARCHAR NOT NULL,
+        version     VARCHAR,           -- MAJOR.MINOR; NULL when none was found (see reason)
+        raw_version VARCHAR,           -- the text it came from
+        method      VARCHAR,           -- file:<path> | tag:<tag> | fallback:<where>
+        reason      VARCHAR,           -- why no version was found
+        rule_hash   VARCHAR NOT NULL,  -- of the version rule used: a changed rule pins again
+        pinned_at   VARCHAR NOT NULL
+    );
+    CREATE TABLE versions (
+        repo          VARCHAR NOT NULL,
+        version       VARCHAR NOT NULL,
+        env_commit    VARCHAR NOT NULL,  -- base_commit of the version's most recently created instance
+        python        VARCHAR NOT NULL,  -- X.Y wanted
+        python_source VARCHAR NOT NULL,  -- recipe | classifiers:<file> | requires-python:<file> | default
+        cutoff        VARCHAR NOT NULL,  -- env commit's date: installs resolve as of then
+        instances     BIGINT  NOT NULL,
+        recipe        VARCHAR NOT NULL,  -- embedded | file:<path> | none
+        updated_at    VARCHAR NOT NULL,
+        PRIMARY KEY (repo, version)
+    );
+    "#,
+    // v4: images (base, environment, instance) and their checks.
+    r#"
+    CREATE TABLE images (
+        tag           VARCHAR PRIMARY KEY,  -- content-addressed: a hash of every input
+        tier          VARCHAR NOT NULL,     -- base | env | instance
+        repo          VARCHAR,
+        version       VARCHAR,
+        instance_id   VARCHAR,
+        parent        VARCHAR,              -- the image it is built on
+        python_wanted VARCHAR,
+        python_used   VARCHAR,              -- differs when the wanted Python was not available
+        base_source   VARCHAR,              -- debootstrap:<suite> | registry:<image>
+        recipe        VARCHAR,              -- embedded | file:<path> | suggested | none
+        status        VARCHAR NOT NULL,     -- built | failed
+        image_id      VARCHAR,
+        size_bytes    BIGINT,               -- bytes this image adds over its parent (base: its whole size)
+        checks        VARCHAR,              -- JSON: [{name, ok, detail}]
+        error         VARCHAR,
+        log_path      VARCHAR,
+        seconds       DOUBLE,
+        built_at      VARCHAR NOT NULL
+    );
+    "#,
 ];

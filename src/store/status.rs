@@ -18,6 +18,21 @@ pub struct RepoStatus {
     /// PRs whose processing failed (retried on the next run).
     pub failed: u64,
     pub requests: u64,
+    /// Instances with a version, and without one (reason recorded per instance).
+    pub pinned: u64,
+    pub pin_not_found: u64,
+    pub versions: u64,
+    /// Imported instances whose published version we compared with ours, and how many agree.
+    pub published_compared: u64,
+    pub published_agree: u64,
+    pub envs_built: u64,
+    pub envs_failed: u64,
+    pub images_built: u64,
+    pub images_failed: u64,
+    /// Disk used by this repository's environment and instance layers.
+    pub image_bytes: u64,
+    /// Environments built on another Python than wanted (`version wanted→used`).
+    pub python_substitutions: Vec<String>,
     pub last_mined_at: Option<String>,
     pub last_error: Option<String>,
 }
@@ -40,13 +55,23 @@ impl Store {
                 SELECT repo, count(*) AS n, count(*) FILTER (WHERE test_patch <> '') AS with_tests
                 FROM instances GROUP BY repo
             ),
-            q AS (SELECT repo, CAST(sum(requests) AS BIGINT) AS n FROM api_requests GROUP BY repo)
+            q AS (SELECT repo, CAST(sum(requests) AS BIGINT) AS n FROM api_requests GROUP BY repo),
+            pn AS (
+                SELECT pins.repo, count(*) FILTER (WHERE pins.version IS NOT NULL) AS pinned,
+                       count(*) FILTER (WHERE pins.version IS NULL) AS missing,
+                       count(pub.version) AS compared,
+                       count(*) FILTER (WHERE pins.version = pub.version) AS agree
+                FROM pins LEFT JOIN published pub USING (instance_id) GROUP BY pins.repo
+            ),
+            vs AS (SELECT repo, count(*) AS n FROM versions GROUP BY repo)
             SELECT names.repo, coalesce(p.scanned, 0), coalesce(p.merged, 0), coalesce(p.linked, 0),
                    coalesce(i.n, 0), coalesce(i.with_tests, 0), coalesce(p.failed, 0), coalesce(q.n, 0),
-                   repos.last_mined_at, repos.last_error
+                   repos.last_mined_at, repos.last_error,
+                   coalesce(pn.pinned, 0), coalesce(pn.missing, 0), coalesce(vs.n, 0),
+                   coalesce(pn.compared, 0), coalesce(pn.agree, 0)
             FROM names
             LEFT JOIN p USING (repo) LEFT JOIN i USING (repo) LEFT JOIN q USING (repo)
-            LEFT JOIN repos USING (repo)
+            LEFT JOIN repos USING (repo) LEFT JOIN pn USING (repo) LEFT JOIN vs USING (repo)
             ORDER BY names.repo";
         let mut stmt = self.conn.prepare(sql).map_err(self.db_err())?;
         let rows = stmt
@@ -63,9 +88,26 @@ impl Store {
                     requests: n(7)?,
                     last_mined_at: r.get(8)?,
                     last_error: r.get(9)?,
+                    pinned: n(10)?,
+                    pin_not_found: n(11)?,
+                    versions: n(12)?,
+                    published_compared: n(13)?,
+                    published_agree: n(14)?,
+                    ..Default::default()
                 })
             })
             .map_err(self.db_err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.db_err())
+        let mut rows = rows.collect::<Result<Vec<_>, _>>().map_err(self.db_err())?;
+        for img in self.image_status()? {
+            if let Some(r) = rows.iter_mut().find(|r| r.repo == img.repo) {
+                r.envs_built = img.envs_built;
+                r.envs_failed = img.envs_failed;
+                r.images_built = img.instances_built;
+                r.images_failed = img.instances_failed;
+                r.image_bytes = img.bytes;
+                r.python_substitutions = img.substitutions;
+            }
+        }
+        Ok(rows)
     }
 }

@@ -1,8 +1,10 @@
 //! The integration-test binary: the fake GitHub, scripted scenarios, real reference data and the
 //! real `swegym-build` binary.
 
+mod build;
 mod cli;
 mod import;
 mod lite_reference;
 mod mine;
+mod pin;
 mod support;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_github;
+pub mod fixture_repo;
 pub mod scenario;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,22 @@
+# Base image: Debian + Python {{python}} + git, a venv at /opt/venv with pip and uv.
+# {{from}} is either a root filesystem made from Debian's packages (`FROM scratch` + ADD) or
+# `python:X.Y-slim` where a registry is reachable. The CA bundle given with --ca-cert (default:
+# SSL_CERT_FILE) is trusted by apt, pip and uv, so builds work behind TLS-intercepting proxies.
+{{from}}
+COPY ca.crt /usr/local/share/ca-certificates/swegym-extra.crt
+ENV DEBIAN_FRONTEND=noninteractive \
+    SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+    PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
+    REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt \
+    UV_NATIVE_TLS=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_INPUT=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/swegym/bin:/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+RUN {{prepare}} update-ca-certificates >/dev/null \
+ && python3 -m venv /opt/venv \
+ && /opt/venv/bin/python -m pip install -q --upgrade pip uv \
+ && git config --system user.email swegym@localhost && git config --system user.name swegym \
+ && git config --system --add safe.directory '*'
+COPY pip /opt/swegym/bin/pip
+RUN chmod 0755 /opt/swegym/bin/pip && python --version && uv --version

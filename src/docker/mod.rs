@@ -1,0 +1,361 @@
+//! The Docker Engine adapter (bollard): build an image from an in-memory tar context with its log
+//! streamed to a file, inspect and list images, and run a command in a throw-away container with
+//! limits, files copied in, output and files copied out, and removal on every path out.
+//!
+//! Gotchas: the engine may speak an older API than bollard (20.10 speaks 1.41), so the version is
+//! negotiated on connect; `wait_container` yields `Err` for a non-zero exit, which we read as an
+//! exit code, not a failure.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder,
+    InspectContainerOptions, ListImagesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveImageOptionsBuilder, UploadToContainerOptionsBuilder,
+};
+use bollard::{body_full, Docker};
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use crate::cancel::Cancel;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    #[error(
+        "cannot reach the Docker Engine ({0}); is it running, and does DOCKER_HOST (default unix:///var/run/docker.sock) point at it?"
+    )]
+    Connect(String),
+    #[error("building {tag} failed: {cause}\n  last lines of {log}:\n{tail}")]
+    Build { tag: String, cause: String, log: PathBuf, tail: String },
+    #[error("Docker Engine: {0}")]
+    Api(String),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("interrupted")]
+    Interrupted,
+}
+
+fn api(e: bollard::errors::Error) -> DockerError {
+    DockerError::Api(e.to_string())
+}
+
+/// An image as the engine knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    pub id: String,
+    pub tags: Vec<String>,
+    pub size: u64,
+    pub labels: HashMap<String, String>,
+}
+
+/// Limits and inputs of a throw-away container.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub image: String,
+    /// Run with `sh -c`.
+    pub script: String,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    /// Files put into the container before it starts: (absolute path, contents).
+    pub files: Vec<(String, Vec<u8>)>,
+    /// Files read back after it ends (absent files are skipped).
+    pub collect: Vec<String>,
+    pub timeout: Duration,
+    pub memory_bytes: i64,
+    pub pids: i64,
+    pub nano_cpus: i64,
+    /// Tests never get a network; only builds do.
+    pub network: bool,
+}
+
+impl RunSpec {
+    pub fn new(image: &str, script: &str) -> Self {
+        Self {
+            image: image.to_string(),
+            script: script.to_string(),
+            env: vec![],
+            workdir: None,
+            files: vec![],
+            collect: vec![],
+            timeout: Duration::from_secs(600),
+            memory_bytes: 4 << 30,
+            pids: 1024,
+            nano_cpus: 2_000_000_000,
+            network: false,
+        }
+    }
+}
+
+/// How a container run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOutput {
+    /// `None` when it was stopped at the timeout.
+    pub exit_code: Option<i64>,
+    /// stdout and stderr, interleaved.
+    pub output: String,
+    pub timed_out: bool,
+    /// Collected files that existed: (path, contents).
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// A connected engine.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    docker: Docker,
+}
+
+impl Engine {
+    /// Connects as the docker CLI would (`DOCKER_HOST`, else the local socket) and agrees on an
+    /// API version with the engine.
+    pub async fn connect() -> Result<Self, DockerError> {
+        let docker = Docker::connect_with_defaults().map_err(|e| DockerError::Connect(e.to_string()))?;
+        let docker = docker.negotiate_version().await.map_err(|e| DockerError::Connect(e.to_string()))?;
+        docker.ping().await.map_err(|e| DockerError::Connect(e.to_string()))?;
+        Ok(Self { docker })
+    }
+
+    /// The image with this tag or id, if the engine has it.
+    pub async fn image(&self, name: &str) -> Result<Option<ImageInfo>, DockerError> {
+        match self.docker.inspect_image(name).await {
+            Ok(i) => Ok(Some(ImageInfo {
+                id: i.id.unwrap_or_default(),
+                tags: i.repo_tags.unwrap_or_default(),
+                size: i.size.unwrap_or(0).max(0) as u64,
+                labels: i.config.and_then(|c| c.labels).unwrap_or_default(),
+            })),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(e) => Err(api(e)),
+        }
+    }
+
+    /// Images carrying `label` (a key, or `key=value`).
+    pub async fn images_with_label(&self, label: &str) -> Result<Vec<ImageInfo>, DockerError> {
+        let mut filters = HashMap::new();
+        filters.insert("label".to_string(), vec![label.to_string()]);
+        let opts = ListImagesOptionsBuilder::default().filters(&filters).build();
+        let list = self.docker.list_images(Some(opts)).await.map_err(api)?;
+        Ok(list
+            .into_iter()
+            .map(|i| ImageInfo { id: i.id, tags: i.repo_tags, size: i.size.max(0) as u64, labels: i.labels })
+            .collect())
+    }
+
+    pub async fn remove_image(&self, name: &str) -> Result<(), DockerError> {
+        let opts = RemoveImageOptionsBuilder::default().force(true).build();
+        match self.docker.remove_image(name, Some(opts), None).await {
+            Ok(_) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            Err(e) => Err(api(e)),
+        }
+    }
+
+    /// Builds `tag` from a tar context (with a `Dockerfile` at its root), streaming the build
+    /// output to `log`. Returns the image id. On failure the error carries the log's last lines.
+    pub async fn build(
+        &self,
+        tag: &str,
+        context: Vec<u8>,
+        labels: &HashMap<String, String>,
+        log: &Path,
+        cancel: &Cancel,
+    ) -> Result<String, DockerError> {
+        if let Some(dir) = log.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| DockerError::Io { path: dir.to_path_buf(), source })?;
+        }
+        let mut file =
+            std::fs::File::create(log).map_err(|source| DockerError::Io { path: log.to_path_buf(), source })?;
+        // The build may use the network (host network: no bridge NAT needed behind a proxy);
+        // `rm`/`forcerm` leave no intermediate containers behind, even on failure.
+        let opts = BuildImageOptionsBuilder::default()
+            .dockerfile("Dockerfile")
+            .t(tag)
+            .rm(true)
+            .forcerm(true)
+            .networkmode("host")
+            .labels(labels)
+            .build();
+        let mut stream = Box::pin(self.docker.build_image(opts, None, Some(body_full(Bytes::from(context)))));
+        let mut id = None;
+        let mut failure = None;
+        loop {
+            let item = tokio::select! {
+                item = stream.next() => item,
+                _ = cancel.cancelled() => return Err(DockerError::Interrupted),
+            };
+            let Some(item) = item else { break };
+            match item {
+                Ok(info) => {
+                    if let Some(s) = &info.stream {
+                        let _ = file.write_all(s.as_bytes());
+                    }
+                    if let Some(s) = &info.status {
+                        let _ = writeln!(file, "{s}");
+                    }
+                    if let Some(aux) = info.aux.as_ref().and_then(|a| a.id.clone()) {
+                        id = Some(aux);
+                    }
+                    if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                        let _ = writeln!(file, "ERROR: {e}");
+                        failure = Some(e);
+                    }
+                }
+                Err(e) => {
+                    let text = e.to_string();
+                    let _ = writeln!(file, "ERROR: {text}");
+                    failure = Some(text);
+                    break;
+                }
+            }
+        }
+        drop(file);
+        if let Some(cause) = failure {
+            return Err(DockerError::Build { tag: tag.to_string(), cause, log: log.to_path_buf(), tail: tail(log, 25) });
+        }
+        match id {
+            Some(id) => Ok(id),
+            None => match self.image(tag).await? {
+                Some(i) => Ok(i.id),
+                None => Err(DockerError::Build {
+                    tag: tag.to_string(),
+                    cause: "the engine reported no image".into(),
+                    log: log.to_path_buf(),
+                    tail: tail(log, 25),
+                }),
+            },
+        }
+    }
+
+    /// Runs `spec` in a new container and removes it afterwards — also on timeout, error and
+    /// cancellation.
+    pub async fn run(&self, spec: &RunSpec, cancel: &Cancel) -> Result<RunOutput, DockerError> {
+        let host = HostConfig {
+            memory: Some(spec.memory_bytes),
+            memory_swap: Some(spec.memory_bytes),
+            pids_limit: Some(spec.pids),
+            nano_cpus: Some(spec.nano_cpus),
+            network_mode: Some(if spec.network { "host".into() } else { "none".into() }),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            cmd: Some(vec!["sh".into(), "-c".into(), spec.script.clone()]),
+            env: Some(spec.env.clone()),
+            working_dir: spec.workdir.clone(),
+            network_disabled: Some(!spec.network),
+            labels: Some(HashMap::from([("swegym.container".to_string(), "1".to_string())])),
+            host_config: Some(host),
+            ..Default::default()
+        };
+        let opts = CreateContainerOptionsBuilder::default().build();
+        let created = self.docker.create_container(Some(opts), body).await.map_err(api)?;
+        let id = created.id;
+        let result = self.run_created(&id, spec, cancel).await;
+        let rm = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+        if let Err(e) = self.docker.remove_container(&id, Some(rm)).await {
+            tracing::warn!("could not remove container {id}: {e}");
+        }
+        result
+    }
+
+    async fn run_created(&self, id: &str, spec: &RunSpec, cancel: &Cancel) -> Result<RunOutput, DockerError> {
+        if !spec.files.is_empty() {
+            let tar = tar_files(&spec.files).map_err(|source| DockerError::Io { path: PathBuf::from("/"), source })?;
+            let opts = UploadToContainerOptionsBuilder::default().path("/").build();
+            self.docker.upload_to_container(id, Some(opts), body_full(Bytes::from(tar))).await.map_err(api)?;
+        }
+        self.docker.start_container(id, None).await.map_err(api)?;
+        let mut wait = Box::pin(self.docker.wait_container(id, None));
+        let mut timed_out = false;
+        let exit_code = tokio::select! {
+            r = wait.next() => match r {
+                Some(Ok(w)) => Some(w.status_code),
+                // bollard: a non-zero exit arrives as an error carrying the code.
+                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Some(code),
+                Some(Err(e)) => return Err(api(e)),
+                None => None,
+            },
+            _ = tokio::time::sleep(spec.timeout) => { timed_out = true; None }
+            _ = cancel.cancelled() => return Err(DockerError::Interrupted),
+        };
+        if timed_out {
+            let _ = self.docker.kill_container(id, None::<bollard::query_parameters::KillContainerOptions>).await;
+        }
+        let exit_code = match exit_code {
+            Some(c) => Some(c),
+            None if timed_out => None,
+            None => self
+                .docker
+                .inspect_container(id, None::<InspectContainerOptions>)
+                .await
+                .map_err(api)?
+                .state
+                .and_then(|s| s.exit_code),
+        };
+        let mut output = Vec::new();
+        let opts = LogsOptionsBuilder::default().stdout(true).stderr(true).build();
+        let mut logs = Box::pin(self.docker.logs(id, Some(opts)));
+        while let Some(chunk) = logs.next().await {
+            match chunk {
+                Ok(c) => output.extend_from_slice(&c.into_bytes()),
+                Err(e) => return Err(api(e)),
+            }
+        }
+        let mut files = vec![];
+        for path in &spec.collect {
+            if let Some(bytes) = self.read_file(id, path).await? {
+                files.push((path.clone(), bytes));
+            }
+        }
+        Ok(RunOutput { exit_code, output: String::from_utf8_lossy(&output).into_owned(), timed_out, files })
+    }
+
+    /// One file from a (stopped) container, `None` if absent.
+    async fn read_file(&self, id: &str, path: &str) -> Result<Option<Vec<u8>>, DockerError> {
+        let opts = DownloadFromContainerOptionsBuilder::default().path(path).build();
+        let mut stream = Box::pin(self.docker.download_from_container(id, Some(opts)));
+        let mut tar_bytes = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(b) => tar_bytes.extend_from_slice(&b),
+                Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => return Ok(None),
+                Err(e) => return Err(api(e)),
+            }
+        }
+        let mut archive = tar::Archive::new(&tar_bytes[..]);
+        let entries = archive.entries().map_err(|source| DockerError::Io { path: path.into(), source })?;
+        for entry in entries {
+            let mut entry = entry.map_err(|source| DockerError::Io { path: path.into(), source })?;
+            if entry.header().entry_type().is_file() {
+                let mut out = Vec::new();
+                std::io::Read::read_to_end(&mut entry, &mut out)
+                    .map_err(|source| DockerError::Io { path: path.into(), source })?;
+                return Ok(Some(out));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// A tar archive of `files` (absolute paths become relative to `/`).
+pub fn tar_files(files: &[(String, Vec<u8>)]) -> std::io::Result<Vec<u8>> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, bytes) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(bytes.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h.set_cksum();
+        b.append_data(&mut h, path.trim_start_matches('/'), &bytes[..])?;
+    }
+    b.into_inner()
+}
+
+/// The last `n` lines of a file, indented, for error messages.
+pub fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].iter().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+}
