@@ -29,14 +29,21 @@ fn arg(name: &str) -> Option<String> {
 fn generate_repo(dir: &Path, commits: usize) -> Vec<String> {
     std::fs::create_dir_all(dir).unwrap();
     run(dir, &["git", "init", "-q", "-b", "main"]);
-    let mut fi = Command::new("git").current_dir(dir).args(["fast-import", "--quiet"]).stdin(Stdio::piped()).spawn().unwrap();
+    let mut fi =
+        Command::new("git").current_dir(dir).args(["fast-import", "--quiet"]).stdin(Stdio::piped()).spawn().unwrap();
     {
         let stdin = fi.stdin.as_mut().unwrap();
         for i in 0..commits {
             let minor = i / 50;
             let version = format!("__version__ = \"1.{minor}.0.dev{i}\"\n");
             let code = format!("def f{i}():\n    return {i}\n");
-            writeln!(stdin, "commit refs/heads/main\nmark :{}\ncommitter B <b@example.com> {} +0000", i + 1, 1_600_000_000 + i * 60).unwrap();
+            writeln!(
+                stdin,
+                "commit refs/heads/main\nmark :{}\ncommitter B <b@example.com> {} +0000",
+                i + 1,
+                1_600_000_000 + i * 60
+            )
+            .unwrap();
             let msg = format!("commit {i}");
             writeln!(stdin, "data {}\n{msg}", msg.len()).unwrap();
             if i > 0 {
@@ -65,50 +72,56 @@ fn recipe(rule: &str) -> Recipe {
         "file" => "rule = \"file\"\nfile = \"big/__init__.py\"\npattern = '__version__ = \"([^\"]+)\"'",
         _ => "rule = \"tag\"\npattern = '^v(\\d+\\.\\d+)'",
     };
-    let text = format!("repo = \"bench/big\"\n[version]\n{version}\n[[env]]\npython = \"3.11\"\ntest_cmd = \"pytest\"\n");
+    let text =
+        format!("repo = \"bench/big\"\n[version]\n{version}\n[[env]]\npython = \"3.11\"\ntest_cmd = \"pytest\"\n");
     Recipe::parse("bench", &text, RecipeSource::Embedded).unwrap()
 }
 
 fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let ws = Workspace::new(tmp.path().join("ws"));
-    let (jsonl, url, repo, books): (std::path::PathBuf, String, String, Vec<(&str, RecipeBook)>) =
-        if let (Some(repo), Some(url), Some(jsonl)) = (arg("--repo"), arg("--git-url"), arg("--jsonl")) {
-            (jsonl.into(), url, repo, vec![("built-in recipe", RecipeBook::embedded().unwrap())])
-        } else {
-            let commits: usize = arg("--commits").and_then(|v| v.parse().ok()).unwrap_or(5_000);
-            let instances: usize = arg("--instances").and_then(|v| v.parse().ok()).unwrap_or(20_000);
-            let t = Instant::now();
-            let shas = generate_repo(&tmp.path().join("src/bench/big"), commits);
-            println!("generated {} commits in {:.1}s", shas.len(), t.elapsed().as_secs_f64());
-            let mut rows = String::new();
-            let mut x: u64 = 0x9E3779B97F4A7C15;
-            for n in 0..instances {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let sha = &shas[(x % shas.len() as u64) as usize];
-                rows.push_str(&serde_json::json!({
+    let (jsonl, url, repo, books): (std::path::PathBuf, String, String, Vec<(&str, RecipeBook)>) = if let (
+        Some(repo),
+        Some(url),
+        Some(jsonl),
+    ) =
+        (arg("--repo"), arg("--git-url"), arg("--jsonl"))
+    {
+        (jsonl.into(), url, repo, vec![("built-in recipe", RecipeBook::embedded().unwrap())])
+    } else {
+        let commits: usize = arg("--commits").and_then(|v| v.parse().ok()).unwrap_or(5_000);
+        let instances: usize = arg("--instances").and_then(|v| v.parse().ok()).unwrap_or(20_000);
+        let t = Instant::now();
+        let shas = generate_repo(&tmp.path().join("src/bench/big"), commits);
+        println!("generated {} commits in {:.1}s", shas.len(), t.elapsed().as_secs_f64());
+        let mut rows = String::new();
+        let mut x: u64 = 0x9E3779B97F4A7C15;
+        for n in 0..instances {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let sha = &shas[(x % shas.len() as u64) as usize];
+            rows.push_str(&serde_json::json!({
                     "repo": "bench/big", "instance_id": format!("bench__big-{n}"), "base_commit": sha,
                     "patch": "p", "test_patch": "diff --git a/tests/t.py b/tests/t.py\n",
                     "problem_statement": "x", "hints_text": "", "created_at": format!("2024-01-01T00:{:02}:{:02}Z", (n / 60) % 60, n % 60),
                     "version": null, "FAIL_TO_PASS": [], "PASS_TO_PASS": []
                 }).to_string());
-                rows.push('\n');
-            }
-            let jsonl = tmp.path().join("instances.jsonl");
-            std::fs::write(&jsonl, rows).unwrap();
-            let mut file_book = RecipeBook::default();
-            file_book.insert(recipe("file"));
-            let mut tag_book = RecipeBook::default();
-            tag_book.insert(recipe("tag"));
-            (
-                jsonl,
-                format!("file://{}/src/{{repo}}", tmp.path().display()),
-                "bench/big".to_string(),
-                vec![("file rule", file_book), ("tag rule", tag_book)],
-            )
-        };
+            rows.push('\n');
+        }
+        let jsonl = tmp.path().join("instances.jsonl");
+        std::fs::write(&jsonl, rows).unwrap();
+        let mut file_book = RecipeBook::default();
+        file_book.insert(recipe("file"));
+        let mut tag_book = RecipeBook::default();
+        tag_book.insert(recipe("tag"));
+        (
+            jsonl,
+            format!("file://{}/src/{{repo}}", tmp.path().display()),
+            "bench/big".to_string(),
+            vec![("file rule", file_book), ("tag rule", tag_book)],
+        )
+    };
     let mut store = Store::open(&ws, Access::ReadWrite).unwrap();
     let imported = swegym_build::import::import(&mut store, &jsonl, None).unwrap();
     println!("{} instances of {repo}", imported.imported);

@@ -1,8 +1,10 @@
-# Base image: Debian + Python {{python}} + git, a venv at /opt/venv with pip and uv.
-# {{from}} is either a root filesystem made from Debian's packages (`FROM scratch` + ADD) or
-# `python:X.Y-slim` where a registry is reachable. The CA bundle given with --ca-cert (default:
+# Base image: Debian + Python + git, a venv at /opt/venv with pip and uv.
+# The first instruction is either a root filesystem made from Debian's packages (`FROM scratch` +
+# ADD) or `python:X.Y-slim` where a registry is reachable. (Placeholders in double braces are
+# replaced everywhere, comments included: do not name them in comments.) The CA bundle given with --ca-cert (default:
 # SSL_CERT_FILE) is trusted by apt, pip and uv, so builds work behind TLS-intercepting proxies.
 {{from}}
+LABEL swegym.python.version="{{python}}"
 COPY ca.crt /usr/local/share/ca-certificates/swegym-extra.crt
 ENV DEBIAN_FRONTEND=noninteractive \
     SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \

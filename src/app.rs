@@ -8,22 +8,22 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::cancel::Cancel;
 use crate::build::{self, BuildOptions, Templates};
+use crate::cancel::Cancel;
 use crate::cli::{
-    BuildArgs, Cli, Command, ExportArgs, GlobalArgs, HistoryArg, ImportArgs, MineArgs, PinArgs, RecipeCommand, SourceArgs,
-    SuggestArgs,
+    BuildArgs, Cli, Command, ExportArgs, GlobalArgs, HistoryArg, ImportArgs, MineArgs, PinArgs, RecipeCommand,
+    SourceArgs, SuggestArgs,
 };
-use crate::git::History;
 use crate::error::{Error, Exit};
 use crate::export::{self, ExportOptions, Format};
+use crate::git::History;
+use crate::git::Mirrors;
 use crate::github::{ClientConfig, GitHub, Token};
 use crate::mine::{self, MineOptions, MineSummary};
-use crate::git::Mirrors;
 use crate::model::RepoName;
 use crate::pin::{self, PinOptions};
-use crate::recipe::RecipeBook;
 use crate::progress::{init_logging, Progress};
+use crate::recipe::RecipeBook;
 use crate::store::{Access, RepoStatus, Store};
 use crate::workspace::{env, Workspace};
 
@@ -349,9 +349,16 @@ pub fn status_table(rows: &[RepoStatus]) -> String {
         } else {
             "-".into()
         };
-        let envs = format!("{}{}", r.envs_built, if r.envs_failed > 0 { format!("+{}!", r.envs_failed) } else { String::new() });
-        let imgs =
-            format!("{}{}", r.images_built, if r.images_failed > 0 { format!("+{}!", r.images_failed) } else { String::new() });
+        let envs = format!(
+            "{}{}",
+            r.envs_built,
+            if r.envs_failed > 0 { format!("+{}!", r.envs_failed) } else { String::new() }
+        );
+        let imgs = format!(
+            "{}{}",
+            r.images_built,
+            if r.images_failed > 0 { format!("+{}!", r.images_failed) } else { String::new() }
+        );
         disk += r.image_bytes;
         let _ = writeln!(
             out,
@@ -378,7 +385,8 @@ pub fn status_table(rows: &[RepoStatus]) -> String {
             let _ = writeln!(out, "  last error: {e}");
         }
     }
-    let _ = writeln!(out, "images: {} on disk (environment and instance layers; `+N!` = failed builds)", human_bytes(disk));
+    let _ =
+        writeln!(out, "images: {} on disk (environment and instance layers; `+N!` = failed builds)", human_bytes(disk));
     out
 }
 

@@ -294,7 +294,14 @@ struct EnvBuilt {
     size: u64,
 }
 
-fn failed(tier: &str, tag: &str, repo: Option<&str>, instance: Option<&str>, error: String, t: Instant) -> ImageOutcome {
+fn failed(
+    tier: &str,
+    tag: &str,
+    repo: Option<&str>,
+    instance: Option<&str>,
+    error: String,
+    t: Instant,
+) -> ImageOutcome {
     ImageOutcome {
         tier: tier.into(),
         tag: tag.into(),
@@ -344,11 +351,7 @@ async fn build_env(
         record.error = Some(error.clone());
         record.seconds = t.elapsed().as_secs_f64();
         store.write_image(&record)?;
-        Ok(EnvBuilt {
-            outcome: failed("env", &record.tag, Some(&v.repo), None, error, t),
-            spec: None,
-            size: 0,
-        })
+        Ok(EnvBuilt { outcome: failed("env", &record.tag, Some(&v.repo), None, error, t), spec: None, size: 0 })
     };
     let Some(recipe) = recipe else {
         return fail(
@@ -362,7 +365,11 @@ async fn build_env(
         );
     };
     let Some(spec) = recipe.env_for(&v.version).cloned() else {
-        return fail(store, record, format!("the recipe for {} has no [[env]] whose `versions` contains {}", v.repo, v.version));
+        return fail(
+            store,
+            record,
+            format!("the recipe for {} has no [[env]] whose `versions` contains {}", v.repo, v.version),
+        );
     };
     let wanted = spec.python;
     let (base_tag, used, base_source) = match ensure_base(cx, store, wanted).await {
@@ -544,7 +551,9 @@ async fn ensure_base(
     wanted: PythonVersion,
 ) -> Result<(String, PythonVersion, String), BuildError> {
     if let Some(hit) = cx.bases.get(&wanted) {
-        return hit.clone().map_err(|e| BuildError::Io { path: PathBuf::from("base"), source: std::io::Error::other(e) });
+        return hit
+            .clone()
+            .map_err(|e| BuildError::Io { path: PathBuf::from("base"), source: std::io::Error::other(e) });
     }
     let r = make_base(cx, store, wanted).await;
     let stored = match &r {
@@ -573,12 +582,7 @@ async fn make_base(
         (format!("FROM {registry_image}"), wanted, format!("registry:{registry_image}"), None)
     } else {
         let suite = base::suite_for(wanted);
-        (
-            "FROM scratch\nADD rootfs.tar /".to_string(),
-            suite.python,
-            format!("debootstrap:{}", suite.name),
-            Some(suite),
-        )
+        ("FROM scratch\nADD rootfs.tar /".to_string(), suite.python, format!("debootstrap:{}", suite.name), Some(suite))
     };
     let prepare = if use_registry {
         "apt-get update -qq && apt-get install -y -qq --no-install-recommends git patch ca-certificates >/dev/null && rm -rf /var/lib/apt/lists/* &&"
@@ -590,10 +594,15 @@ async fn make_base(
         &[("from", from.as_str()), ("python", &used.to_string()), ("prepare", prepare)],
     );
     let inputs = format!("{dockerfile}\n{}\n{}\n{}", cx.templates.pip, base::PACKAGES.join(","), short_hash(&cx.ca));
-    let tag = format!("{LABEL_PREFIX}/base:py{used}-{}-{}", source.replace([':', '/'], "-"), short_hash(inputs.as_bytes()));
+    let tag =
+        format!("{LABEL_PREFIX}/base:py{used}-{}-{}", source.replace([':', '/'], "-"), short_hash(inputs.as_bytes()));
     // Base images are reused even with --force (their inputs are all in the tag); remove one with
     // `docker rmi` to rebuild it.
-    if cx.engine.image(&tag).await?.is_some() {
+    if let Some(img) = cx.engine.image(&tag).await? {
+        // Built by another workspace on this engine: record it here too.
+        if store.image(&tag)?.is_none() {
+            store.write_image(&base_record(&tag, wanted, used, &source, img.id, Some(img.size), None, 0.0))?;
+        }
         return Ok((tag, used, source));
     }
     let log = cx.ws.logs_dir().join("build").join(format!("{}.log", tag.replace(['/', ':'], "_")));
@@ -613,7 +622,10 @@ async fn make_base(
         let tar = tokio::task::spawn_blocking(move || base::debootstrap_rootfs(suite.name, &mirror, &work, &dlog))
             .await
             .map_err(|e| BuildError::Io { path: PathBuf::from("debootstrap"), source: std::io::Error::other(e) })?
-            .map_err(|e| BuildError::Io { path: PathBuf::from("debootstrap"), source: std::io::Error::other(e.to_string()) })?;
+            .map_err(|e| BuildError::Io {
+                path: PathBuf::from("debootstrap"),
+                source: std::io::Error::other(e.to_string()),
+            })?;
         files.push(("rootfs.tar".into(), tar));
     }
     let context = crate::docker::tar_files(&files).map_err(|source| BuildError::Io { path: log.clone(), source })?;
@@ -625,8 +637,24 @@ async fn make_base(
     cx.progress.println(&format!("building {tag}"));
     let id = cx.engine.build(&tag, context, &labels, &log, &cx.cancel).await?;
     let size = cx.engine.image(&tag).await?.map(|i| i.size);
-    store.write_image(&ImageRecord {
-        tag: tag.clone(),
+    let seconds = t.elapsed().as_secs_f64();
+    store.write_image(&base_record(&tag, wanted, used, &source, id, size, Some(log.display().to_string()), seconds))?;
+    Ok((tag, used, source))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn base_record(
+    tag: &str,
+    wanted: PythonVersion,
+    used: PythonVersion,
+    source: &str,
+    id: String,
+    size: Option<u64>,
+    log: Option<String>,
+    seconds: f64,
+) -> ImageRecord {
+    ImageRecord {
+        tag: tag.to_string(),
         tier: "base".into(),
         repo: None,
         version: None,
@@ -634,17 +662,16 @@ async fn make_base(
         parent: None,
         python_wanted: Some(wanted.to_string()),
         python_used: Some(used.to_string()),
-        base_source: Some(source.clone()),
+        base_source: Some(source.to_string()),
         recipe: None,
         status: "built".into(),
         image_id: Some(id),
         size_bytes: size,
         checks: vec![],
         error: None,
-        log_path: Some(log.display().to_string()),
-        seconds: t.elapsed().as_secs_f64(),
-    })?;
-    Ok((tag, used, source))
+        log_path: log,
+        seconds,
+    }
 }
 
 /// Builds (or finds) one instance image. Returns the outcome and the record to store.
@@ -659,10 +686,8 @@ async fn build_instance(
 ) -> Result<(ImageOutcome, Option<ImageRecord>), BuildError> {
     let t = Instant::now();
     let install = script::instance_install(spec);
-    let dockerfile = script::render(
-        &cx.templates.instance,
-        &[("instance_id", inst.instance_id.as_str()), ("env_image", env_tag)],
-    );
+    let dockerfile =
+        script::render(&cx.templates.instance, &[("instance_id", inst.instance_id.as_str()), ("env_image", env_tag)]);
     let history = match cx.opts.history {
         History::Full => "full",
         History::Shallow => "shallow",

@@ -168,7 +168,8 @@ echo "no remote, no ref, HEAD at base_commit, nothing newer"
 
 /// Reads the results of [`checks`] from the collected files.
 pub fn parse_checks(names: &[String], out: &RunOutput) -> Vec<Check> {
-    let file = |p: String| out.files.iter().find(|(n, _)| *n == p).map(|(_, b)| String::from_utf8_lossy(b).into_owned());
+    let file =
+        |p: String| out.files.iter().find(|(n, _)| *n == p).map(|(_, b)| String::from_utf8_lossy(b).into_owned());
     names
         .iter()
         .map(|n| {

@@ -212,7 +212,12 @@ impl Engine {
         }
         drop(file);
         if let Some(cause) = failure {
-            return Err(DockerError::Build { tag: tag.to_string(), cause, log: log.to_path_buf(), tail: tail(log, 25) });
+            return Err(DockerError::Build {
+                tag: tag.to_string(),
+                cause,
+                log: log.to_path_buf(),
+                tail: tail(log, 25),
+            });
         }
         match id {
             Some(id) => Ok(id),

@@ -11,6 +11,9 @@ use git2::{FetchOptions, Oid, Repository};
 
 use crate::model::RepoName;
 
+const HEADS: &str = "+refs/heads/*:refs/heads/*";
+const TAGS: &str = "+refs/tags/*:refs/tags/*";
+
 /// Default clone URL template: `{owner}`, `{name}` and `{repo}` (= owner/name) are replaced.
 pub const DEFAULT_GIT_URL: &str = "https://github.com/{repo}.git";
 
@@ -68,7 +71,13 @@ impl Mirrors {
             let _ = std::fs::remove_dir_all(&tmp);
             let cloned = git2::build::RepoBuilder::new()
                 .bare(true)
-                .remote_create(|repo, name, url| repo.remote_with_fetch(name, url, "+refs/*:refs/*"))
+                // Branches and tags: what a clone needs. Not `refs/*`: a mirror may hold refs whose
+                // objects it does not have (partial copies), and GitHub's refs/pull/* are huge.
+                .remote_create(|repo, name, url| {
+                    let remote = repo.remote_with_fetch(name, url, HEADS)?;
+                    repo.remote_add_fetch(name, TAGS)?;
+                    Ok(remote)
+                })
                 .clone(&url, &tmp)
                 .map_err(|source| GitError::Clone { url: url.clone(), path: path.clone(), source })?;
             drop(cloned);
@@ -126,11 +135,16 @@ impl Mirror {
             let mut remote = self.git.find_remote("origin").map_err(self.git_err())?;
             let mut opts = FetchOptions::new();
             opts.prune(git2::FetchPrune::On);
-            remote.fetch(&["+refs/*:refs/*"], Some(&mut opts), None).map_err(|source| GitError::Fetch {
+            remote.fetch(&[HEADS, TAGS], Some(&mut opts), None).map_err(|source| GitError::Fetch {
                 url: self.url.clone(),
                 path: self.path.clone(),
                 source,
             })?;
+            if self.git.find_commit(oid).is_err() {
+                // A PR's base on a deleted branch: servers that allow it (GitHub does) send a
+                // commit asked for by id. A refusal just means the commit is missing, below.
+                let _ = remote.fetch(&[format!("+{sha}:refs/swegym/{sha}")], Some(&mut FetchOptions::new()), None);
+            }
         }
         match self.git.find_commit(oid) {
             Ok(_) => Ok(oid),

@@ -217,7 +217,8 @@ fn rule_hash(recipe: Option<&Recipe>) -> String {
                 VersionRule::File => "file",
                 VersionRule::Tag => "tag",
             };
-            let text = format!("{rule}\n{}\n{}", v.files.join("\n"), v.pattern.as_ref().map(|p| p.as_str()).unwrap_or(""));
+            let text =
+                format!("{rule}\n{}\n{}", v.files.join("\n"), v.pattern.as_ref().map(|p| p.as_str()).unwrap_or(""));
             short_hash(text.as_bytes())
         }
         None => "generic-1".to_string(),

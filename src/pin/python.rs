@@ -15,7 +15,8 @@ pub const DEFAULT_PYTHON: PythonVersion = PythonVersion(3, 11);
 static CLASSIFIER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"Programming Language :: Python :: 3\.(\d+)\b").expect("static regex"));
 static REQUIRES: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?:python_requires|requires-python|requires_python)\s*=\s*["']?\s*>=?\s*3\.(\d+)"#).expect("static regex")
+    Regex::new(r#"(?:python_requires|requires-python|requires_python)\s*=\s*["']?\s*>=?\s*3\.(\d+)"#)
+        .expect("static regex")
 });
 
 /// The Python to use and where the choice came from (`classifiers:setup.py`, `requires-python:pyproject.toml`,

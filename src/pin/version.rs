@@ -34,11 +34,7 @@ pub fn normalise(raw: &str) -> Option<String> {
     // Tuple style: `1, 10, 2` or `1, 10, "2"`.
     let joined: String;
     let t = if t.contains(',') {
-        joined = t
-            .split(',')
-            .map(|p| p.trim().trim_matches(|c| c == '"' || c == '\''))
-            .collect::<Vec<_>>()
-            .join(".");
+        joined = t.split(',').map(|p| p.trim().trim_matches(|c| c == '"' || c == '\'')).collect::<Vec<_>>().join(".");
         joined.as_str()
     } else {
         t
@@ -54,7 +50,12 @@ pub fn normalise(raw: &str) -> Option<String> {
 }
 
 /// Reads the version at `sha` by the recipe's rule.
-pub fn by_rule(mirror: &Mirror, sha: &str, spec: &VersionSpec, tags: &mut TagCache) -> Result<Result<Found, NotFound>, GitError> {
+pub fn by_rule(
+    mirror: &Mirror,
+    sha: &str,
+    spec: &VersionSpec,
+    tags: &mut TagCache,
+) -> Result<Result<Found, NotFound>, GitError> {
     match spec.rule {
         VersionRule::File => {
             let Some(re) = &spec.pattern else {
@@ -156,7 +157,12 @@ static PYPROJECT: LazyLock<Regex> =
 
 /// For a repository without a recipe: common version files, then packaging metadata, then the
 /// nearest tag. `package` is the import name guessed from the repository name.
-pub fn generic(mirror: &Mirror, sha: &str, package: &str, tags: &mut TagCache) -> Result<Result<Found, NotFound>, GitError> {
+pub fn generic(
+    mirror: &Mirror,
+    sha: &str,
+    package: &str,
+    tags: &mut TagCache,
+) -> Result<Result<Found, NotFound>, GitError> {
     let mut files = vec![];
     for root in ["", "src/", "lib/"] {
         for f in ["__init__.py", "version.py", "_version.py", "__version__.py", "__about__.py"] {

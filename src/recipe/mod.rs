@@ -313,8 +313,14 @@ impl Recipe {
                 }
             }
             if v.rule == VersionRule::File {
-                if v.file.is_none() || matches!(v.file.as_ref().map(|f| f.get_ref()), Some(OneOrMany::Many(fs)) if fs.is_empty()) {
-                    return Err(invalid(None, "version.file", "rule = \"file\" needs `file` (a path at the commit)".into()));
+                if v.file.is_none()
+                    || matches!(v.file.as_ref().map(|f| f.get_ref()), Some(OneOrMany::Many(fs)) if fs.is_empty())
+                {
+                    return Err(invalid(
+                        None,
+                        "version.file",
+                        "rule = \"file\" needs `file` (a path at the commit)".into(),
+                    ));
                 }
                 if pattern.is_none() {
                     return Err(invalid(
@@ -491,7 +497,10 @@ test_cmd = "pytest -rA"
 
     #[test]
     fn recipe_unknown_field_names_file_line_and_field() {
-        let bad = GOOD.replace("test_cmd = \"pytest -rA\"\n\n[[env]]", "test_cmd = \"pytest -rA\"\ntest_command = \"x\"\n\n[[env]]");
+        let bad = GOOD.replace(
+            "test_cmd = \"pytest -rA\"\n\n[[env]]",
+            "test_cmd = \"pytest -rA\"\ntest_command = \"x\"\n\n[[env]]",
+        );
         let e = Recipe::parse("recipes/w.toml", &bad, RecipeSource::Embedded).unwrap_err().to_string();
         assert!(e.starts_with("recipes/w.toml:14: test_command:"), "{e}");
         assert!(e.contains("expected one of"), "{e}");
@@ -507,9 +516,13 @@ test_cmd = "pytest -rA"
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("w.toml:10: env[0].versions:"), "{e}");
-        let e = Recipe::parse("w.toml", &GOOD.replace(r#"'__version__\s*=\s*"([^"]+)"'"#, "'(unclosed'"), RecipeSource::Embedded)
-            .unwrap_err()
-            .to_string();
+        let e = Recipe::parse(
+            "w.toml",
+            &GOOD.replace(r#"'__version__\s*=\s*"([^"]+)"'"#, "'(unclosed'"),
+            RecipeSource::Embedded,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.starts_with("w.toml:7: version.pattern: not a valid regular expression"), "{e}");
         let e = Recipe::parse("w.toml", &GOOD.replace("rule = \"file\"", "rule = \"guess\""), RecipeSource::Embedded)
             .unwrap_err()
@@ -520,9 +533,13 @@ test_cmd = "pytest -rA"
 
     #[test]
     fn recipe_missing_required_field_is_named() {
-        let e = Recipe::parse("w.toml", &GOOD.replace("test_cmd = \"pytest -rA\"\n\n[[env]]", "\n[[env]]"), RecipeSource::Embedded)
-            .unwrap_err()
-            .to_string();
+        let e = Recipe::parse(
+            "w.toml",
+            &GOOD.replace("test_cmd = \"pytest -rA\"\n\n[[env]]", "\n[[env]]"),
+            RecipeSource::Embedded,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("test_cmd"), "{e}");
     }
 

@@ -34,7 +34,8 @@ const REQUIREMENT_FILES: &[&str] = &[
 static EXTRA_DECL: LazyLock<Regex> = LazyLock::new(|| {
     // pyproject `[project.optional-dependencies]` keys, setup.cfg `[options.extras_require]` keys,
     // setup.py `extras_require={"test": …}` keys.
-    Regex::new(r#"(?m)(?:^\s*["']?([A-Za-z0-9_-]+)["']?\s*=\s*[\[\n]|["']([A-Za-z0-9_-]+)["']\s*:\s*\[)"#).expect("static regex")
+    Regex::new(r#"(?m)(?:^\s*["']?([A-Za-z0-9_-]+)["']?\s*=\s*[\[\n]|["']([A-Za-z0-9_-]+)["']\s*:\s*\[)"#)
+        .expect("static regex")
 });
 
 /// What was found, for the recipe's comments and for tests.
@@ -63,7 +64,8 @@ pub fn suggest(mirror: &Mirror, repo: &RepoName, commit: &str) -> Result<String,
     f.has_pyproject = pyproject.is_some();
     f.has_setup_cfg = setup_cfg.is_some();
     f.has_setup_py = setup_py.is_some();
-    let meta: String = [&pyproject, &setup_cfg, &setup_py].iter().filter_map(|t| t.as_deref()).collect::<Vec<_>>().join("\n");
+    let meta: String =
+        [&pyproject, &setup_cfg, &setup_py].iter().filter_map(|t| t.as_deref()).collect::<Vec<_>>().join("\n");
     let declared: Vec<String> = EXTRA_DECL
         .captures_iter(&meta)
         .filter_map(|c| c.get(1).or(c.get(2)).map(|m| m.as_str().to_lowercase()))
@@ -85,11 +87,14 @@ pub fn suggest(mirror: &Mirror, repo: &RepoName, commit: &str) -> Result<String,
             ci_text.push_str(&t);
         }
     }
-    f.uses_xdist = meta.contains("pytest-xdist") || ci_text.contains("pytest-xdist") || tox.as_deref().unwrap_or("").contains("xdist");
-    let texts: Vec<(&str, String)> = [("pyproject.toml", &pyproject), ("setup.cfg", &setup_cfg), ("setup.py", &setup_py)]
-        .iter()
-        .filter_map(|(n, t)| t.as_ref().map(|t| (*n, t.clone())))
-        .collect();
+    f.uses_xdist = meta.contains("pytest-xdist")
+        || ci_text.contains("pytest-xdist")
+        || tox.as_deref().unwrap_or("").contains("xdist");
+    let texts: Vec<(&str, String)> =
+        [("pyproject.toml", &pyproject), ("setup.cfg", &setup_cfg), ("setup.py", &setup_py)]
+            .iter()
+            .filter_map(|(n, t)| t.as_ref().map(|t| (*n, t.clone())))
+            .collect();
     let (py, py_source) = python::from_texts(&texts);
     Ok(render(repo, commit, &f, &py.to_string(), &py_source))
 }

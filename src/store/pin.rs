@@ -66,7 +66,10 @@ impl Store {
             })
             .map_err(self.db_err())?;
         let all = rows.collect::<Result<Vec<_>, _>>().map_err(self.db_err())?;
-        Ok(all.into_iter().filter(|c| repos.is_empty() || repos.iter().any(|r| r.eq_ignore_ascii_case(&c.repo))).collect())
+        Ok(all
+            .into_iter()
+            .filter(|c| repos.is_empty() || repos.iter().any(|r| r.eq_ignore_ascii_case(&c.repo)))
+            .collect())
     }
 
     /// Records pins in one transaction.
@@ -198,8 +201,7 @@ impl Store {
                  ORDER BY p.instance_id",
             )
             .map_err(self.db_err())?;
-        let rows =
-            stmt.query_map(params![repo], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(self.db_err())?;
+        let rows = stmt.query_map(params![repo], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(self.db_err())?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.db_err())
     }
 }
@@ -222,8 +224,10 @@ impl Store {
 impl Store {
     /// instance_id → version, for every instance pinned to a version.
     pub fn pinned_versions(&self) -> Result<std::collections::HashMap<String, String>, StoreError> {
-        let mut stmt =
-            self.conn.prepare("SELECT instance_id, version FROM pins WHERE version IS NOT NULL").map_err(self.db_err())?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT instance_id, version FROM pins WHERE version IS NOT NULL")
+            .map_err(self.db_err())?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(self.db_err())?;
         rows.collect::<Result<_, _>>().map_err(self.db_err())
     }

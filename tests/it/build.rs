@@ -51,14 +51,18 @@ fn calc() -> Calc {
         "fix add (#1)",
     );
     let c3 = r.commit(
-        &[
-            ("calc/__init__.py", "__version__ = \"1.0.1\"\n\ndef add(a, b):\n    return a + b\n\ndef mul(a, b):\n    return a + b\n"),
-        ],
+        &[(
+            "calc/__init__.py",
+            "__version__ = \"1.0.1\"\n\ndef add(a, b):\n    return a + b\n\ndef mul(a, b):\n    return a + b\n",
+        )],
         "mul",
     );
     let c4 = r.commit(
         &[
-            ("calc/__init__.py", "__version__ = \"1.0.1\"\n\ndef add(a, b):\n    return a + b\n\ndef mul(a, b):\n    return a * b\n"),
+            (
+                "calc/__init__.py",
+                "__version__ = \"1.0.1\"\n\ndef add(a, b):\n    return a + b\n\ndef mul(a, b):\n    return a * b\n",
+            ),
             ("tests/test_mul.py", "from calc import mul\n\ndef test_mul():\n    assert mul(2, 3) == 6\n"),
         ],
         "fix mul (#2)",
@@ -67,8 +71,24 @@ fn calc() -> Calc {
     r.commit(&[("calc/extra.py", "X = 1\n")], "later work");
     r.tag("v9.9.9");
     let rows = vec![
-        instance_row("acme/calc", 1, &c1, &r.diff(&c1, &c2, &["calc"]), &r.diff(&c1, &c2, &["tests"]), "2024-02-01T00:00:00Z", Some("1.0")),
-        instance_row("acme/calc", 2, &c3, &r.diff(&c3, &c4, &["calc"]), &r.diff(&c3, &c4, &["tests"]), "2024-02-02T00:00:00Z", Some("1.0")),
+        instance_row(
+            "acme/calc",
+            1,
+            &c1,
+            &r.diff(&c1, &c2, &["calc"]),
+            &r.diff(&c1, &c2, &["tests"]),
+            "2024-02-01T00:00:00Z",
+            Some("1.0"),
+        ),
+        instance_row(
+            "acme/calc",
+            2,
+            &c3,
+            &r.diff(&c3, &c4, &["calc"]),
+            &r.diff(&c3, &c4, &["tests"]),
+            "2024-02-02T00:00:00Z",
+            Some("1.0"),
+        ),
     ];
     let jsonl = write_jsonl(root.path(), "calc.jsonl", &rows);
     let recipes = root.path().join("recipes");
@@ -124,7 +144,8 @@ async fn build_makes_checked_images_on_a_local_base_and_a_second_build_is_a_noop
 
     // Inside an instance image: the repo at base_commit, no later history, labels with the inputs.
     let engine = Engine::connect().await.unwrap();
-    let inst1 = images.iter().find(|i| i["instance_id"] == "acme__calc-1").unwrap()["tag"].as_str().unwrap().to_string();
+    let inst1 =
+        images.iter().find(|i| i["instance_id"] == "acme__calc-1").unwrap()["tag"].as_str().unwrap().to_string();
     let info = engine.image(&inst1).await.unwrap().expect("instance image exists");
     assert_eq!(info.labels.get("swegym.base_commit"), Some(&fx.bases[0]));
     let mut spec = RunSpec::new(&inst1, "git rev-parse HEAD; git log --oneline | wc -l; git tag | wc -l; ls calc; python -c 'import calc; print(calc.add(2, 3))'");
@@ -157,7 +178,10 @@ async fn a_broken_recipe_fails_with_its_cause_and_leaves_no_image_tagged() {
     let fx = calc();
     let url = git_url(fx.root.path());
     let envs = [("SWEGYM_GIT_URL", url.as_str())];
-    let broken = RECIPE.replace("packages = [\"pytest\"]", "packages = [\"pytest\"]\ninstall = [\"pip install -r requirements-that-do-not-exist.txt\"]");
+    let broken = RECIPE.replace(
+        "packages = [\"pytest\"]",
+        "packages = [\"pytest\"]\ninstall = [\"pip install -r requirements-that-do-not-exist.txt\"]",
+    );
     std::fs::write(fx.recipes.join("acme__calc.toml"), broken).unwrap();
     ctx.run(&["import", fx.jsonl.to_str().unwrap()], &[]).await;
     let recipes = fx.recipes.to_str().unwrap();

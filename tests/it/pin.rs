@@ -98,7 +98,14 @@ fn fixtures() -> Fixtures {
     for (name, text) in RECIPES {
         std::fs::write(recipes.join(name), text).unwrap();
     }
-    Fixtures { url: git_url(root.path()), _root: root, recipes, jsonl, filever: vec![f1, f2, f3], tagged: vec![t1, t2, t3] }
+    Fixtures {
+        url: git_url(root.path()),
+        _root: root,
+        recipes,
+        jsonl,
+        filever: vec![f1, f2, f3],
+        tagged: vec![t1, t2, t3],
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,7 +155,10 @@ async fn pin_reads_file_regex_tag_and_metadata_versions_and_records_missing_ones
     // Agreement with published versions: filever 2 of 3 (published 1.4 is wrong), tagged 1 of 1.
     let repos = summary["repos"].as_array().unwrap();
     let r = |name: &str| repos.iter().find(|r| r["repo"] == name).unwrap().clone();
-    assert_eq!((r("acme/filever")["published_agree"].clone(), r("acme/filever")["published_compared"].clone()), (2.into(), 3.into()));
+    assert_eq!(
+        (r("acme/filever")["published_agree"].clone(), r("acme/filever")["published_compared"].clone()),
+        (2.into(), 3.into())
+    );
     assert_eq!(r("acme/filever")["disagreements"][0][0], "acme__filever-3");
     assert_eq!(r("acme/tagged")["published_agree"], 1);
     drop(store);
