@@ -326,13 +326,13 @@ pub fn status_table(rows: &[RepoStatus]) -> String {
     }
     let _ = writeln!(
         out,
-        "{:<32} {:>6} {:>6} {:>6} {:>9} {:>6} {:>6} {:>7} {:>8} {:>8} {:>6} {:>9} {:>9} {:>9}",
+        "{:<32} {:>6} {:>6} {:>6} {:>9} {:>10} {:>6} {:>7} {:>8} {:>8} {:>6} {:>9} {:>9} {:>9}",
         "repo",
         "PRs",
         "merged",
         "linked",
         "instances",
-        "tests",
+        "with tests",
         "failed",
         "pinned",
         "no vers.",
@@ -362,7 +362,7 @@ pub fn status_table(rows: &[RepoStatus]) -> String {
         disk += r.image_bytes;
         let _ = writeln!(
             out,
-            "{:<32} {:>6} {:>6} {:>6} {:>9} {:>6} {:>6} {:>7} {:>8} {:>8} {:>6} {:>9} {:>9} {:>9}",
+            "{:<32} {:>6} {:>6} {:>6} {:>9} {:>10} {:>6} {:>7} {:>8} {:>8} {:>6} {:>9} {:>9} {:>9}",
             r.repo,
             r.pulls_scanned,
             r.merged,
