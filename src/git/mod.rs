@@ -222,6 +222,38 @@ impl Mirror {
         Ok(out)
     }
 
+    /// For every commit reachable from a branch or tag: the nearest tag `accept` takes among it and
+    /// its ancestors, and the distance — one pass over the history in topological order (parents
+    /// first), so pinning thousands of instances costs one walk, not one walk each.
+    pub fn nearest_tags_all(
+        &self,
+        tags: &std::collections::HashMap<Oid, Vec<String>>,
+        accept: &dyn Fn(&str) -> bool,
+    ) -> Result<std::collections::HashMap<Oid, (String, usize)>, GitError> {
+        let mut walk = self.git.revwalk().map_err(self.git_err())?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE).map_err(self.git_err())?;
+        walk.push_glob("refs/heads/*").map_err(self.git_err())?;
+        walk.push_glob("refs/tags/*").map_err(self.git_err())?;
+        let mut best: std::collections::HashMap<Oid, (String, usize)> = std::collections::HashMap::new();
+        for id in walk {
+            let id = id.map_err(self.git_err())?;
+            if let Some(t) = tags.get(&id).and_then(|names| names.iter().rev().find(|t| accept(t))) {
+                best.insert(id, (t.clone(), 0));
+                continue;
+            }
+            let commit = self.git.find_commit(id).map_err(self.git_err())?;
+            let nearest = commit
+                .parent_ids()
+                .filter_map(|p| best.get(&p))
+                .min_by_key(|(_, d)| *d)
+                .map(|(t, d)| (t.clone(), d + 1));
+            if let Some(n) = nearest {
+                best.insert(id, n);
+            }
+        }
+        Ok(best)
+    }
+
     /// The nearest tag reachable from `sha` that `accept` takes, and how many commits lie between
     /// (walking newest first, like `git describe`, but skipping tags that are not versions).
     pub fn nearest_tag_where(
@@ -232,7 +264,9 @@ impl Mirror {
     ) -> Result<Option<(String, usize)>, GitError> {
         let oid = self.ensure_commit(sha)?;
         let mut walk = self.git.revwalk().map_err(self.git_err())?;
-        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME).map_err(self.git_err())?;
+        // Commit-time order yields commits as it goes; adding TOPOLOGICAL would make libgit2 walk
+        // the whole history before the first one (measured: 20x slower per instance).
+        walk.set_sorting(git2::Sort::TIME).map_err(self.git_err())?;
         walk.push(oid).map_err(self.git_err())?;
         for (distance, id) in walk.enumerate() {
             let id = id.map_err(self.git_err())?;

@@ -118,6 +118,8 @@ fn tag_version(
 #[derive(Default)]
 pub struct TagCache {
     tags: Option<HashMap<git2::Oid, Vec<String>>>,
+    /// Nearest accepted tag of every commit reachable from a branch or tag (one pass).
+    all: Option<HashMap<git2::Oid, (String, usize)>>,
     by_sha: HashMap<String, Option<(String, usize)>>,
 }
 
@@ -134,10 +136,15 @@ impl TagCache {
         if self.tags.is_none() {
             self.tags = Some(mirror.tags_by_commit()?);
         }
-        let tags = self.tags.as_ref().map(|t| t as &HashMap<_, _>);
-        let v = match tags {
-            Some(t) => mirror.nearest_tag_where(sha, t, accept)?,
-            None => None,
+        let Some(tags) = self.tags.as_ref() else { return Ok(None) };
+        if self.all.is_none() {
+            self.all = Some(mirror.nearest_tags_all(tags, accept)?);
+        }
+        let oid = mirror.ensure_commit(sha)?;
+        let v = match self.all.as_ref().and_then(|all| all.get(&oid)) {
+            Some(hit) => Some(hit.clone()),
+            // Not reachable from any branch or tag (e.g. fetched by id): walk from it.
+            None => mirror.nearest_tag_where(sha, tags, accept)?,
         };
         self.by_sha.insert(sha.to_string(), v.clone());
         Ok(v)

@@ -72,15 +72,26 @@ impl Store {
             .collect())
     }
 
-    /// Records pins in one transaction.
+    /// Records pins in one transaction: appended to a staging table, then one upsert (row-by-row
+    /// `INSERT OR REPLACE` costs DuckDB milliseconds per row).
     pub fn write_pins(&mut self, pins: &[PinRecord]) -> Result<(), StoreError> {
+        if pins.is_empty() {
+            return Ok(());
+        }
         let db = db_error(&self.path);
         let now = now_ts();
         let tx = self.conn.transaction().map_err(db)?;
+        tx.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS stage_pins (
+                instance_id VARCHAR, repo VARCHAR, version VARCHAR, raw_version VARCHAR, method VARCHAR,
+                reason VARCHAR, rule_hash VARCHAR, pinned_at VARCHAR);
+             DELETE FROM stage_pins;",
+        )
+        .map_err(db)?;
         {
-            let mut ins = tx.prepare("INSERT OR REPLACE INTO pins VALUES (?, ?, ?, ?, ?, ?, ?, ?)").map_err(db)?;
+            let mut app = tx.appender_to_catalog_and_db("stage_pins", "temp", "main").map_err(db)?;
             for p in pins {
-                ins.execute(params![
+                app.append_row(params![
                     p.instance_id,
                     p.repo,
                     p.version,
@@ -92,7 +103,10 @@ impl Store {
                 ])
                 .map_err(db)?;
             }
+            app.flush().map_err(db)?;
         }
+        tx.execute_batch("INSERT OR REPLACE INTO pins SELECT * FROM stage_pins; DELETE FROM stage_pins;")
+            .map_err(db)?;
         tx.commit().map_err(db)
     }
 
