@@ -427,12 +427,13 @@ async fn build_env(
         Err(e) => return fail(store, record, e.to_string()),
     };
     let files = vec![("swegym/install.sh".to_string(), install.into_bytes())];
+    let dockerfile = with_labels(&dockerfile, &labels);
     let context = match make_context(cx, &repo_name, &v.env_commit, History::Shallow, dockerfile, files).await {
         Ok(c) => c,
         Err(e) => return fail(store, record, e),
     };
     cx.progress.println(&format!("building {tag} (log: {})", log.display()));
-    match cx.engine.build(&tag, context, &labels, &log, &cx.cancel).await {
+    match cx.engine.build(&tag, context, &HashMap::new(), &log, &cx.cancel).await {
         Ok(id) => record.image_id = Some(id),
         Err(DockerError::Interrupted) => return Err(DockerError::Interrupted.into()),
         Err(e) => return fail(store, record, format!("{e}\n  likely cause: {}", script::likely_cause(&log))),
@@ -476,6 +477,17 @@ fn reused(tier: &str, tag: &str, repo: Option<&str>, instance: Option<&str>, pre
         size_bytes: prev.size_bytes,
         error: None,
     }
+}
+
+/// The Dockerfile with one `LABEL` instruction holding every label. (Labels passed to the build
+/// API become one LABEL step each in the classic builder — a layer commit apiece, ~15 s each on
+/// fuse-overlayfs.)
+fn with_labels(dockerfile: &str, labels: &HashMap<String, String>) -> String {
+    let mut keys: Vec<&String> = labels.keys().collect();
+    keys.sort();
+    let pairs: Vec<String> =
+        keys.iter().map(|k| format!("{k}=\"{}\"", labels[*k].replace('\\', "\\\\").replace('"', "\\\""))).collect();
+    format!("{}\nLABEL {}\n", dockerfile.trim_end(), pairs.join(" \\\n      "))
 }
 
 /// A tar build context: `Dockerfile`, `testbed/` (the repository at `sha`) and extra files.
@@ -606,8 +618,13 @@ async fn make_base(
         return Ok((tag, used, source));
     }
     let log = cx.ws.logs_dir().join("build").join(format!("{}.log", tag.replace(['/', ':'], "_")));
+    let labels = HashMap::from([
+        (format!("{LABEL_PREFIX}.tier"), "base".to_string()),
+        (format!("{LABEL_PREFIX}.python"), used.to_string()),
+        (format!("{LABEL_PREFIX}.source"), source.clone()),
+    ]);
     let mut files: Vec<(String, Vec<u8>)> = vec![
-        ("Dockerfile".into(), dockerfile.into_bytes()),
+        ("Dockerfile".into(), with_labels(&dockerfile, &labels).into_bytes()),
         ("ca.crt".into(), cx.ca.clone()),
         ("pip".into(), cx.templates.pip.clone().into_bytes()),
     ];
@@ -629,13 +646,8 @@ async fn make_base(
         files.push(("rootfs.tar".into(), tar));
     }
     let context = crate::docker::tar_files(&files).map_err(|source| BuildError::Io { path: log.clone(), source })?;
-    let labels = HashMap::from([
-        (format!("{LABEL_PREFIX}.tier"), "base".to_string()),
-        (format!("{LABEL_PREFIX}.python"), used.to_string()),
-        (format!("{LABEL_PREFIX}.source"), source.clone()),
-    ]);
     cx.progress.println(&format!("building {tag}"));
-    let id = cx.engine.build(&tag, context, &labels, &log, &cx.cancel).await?;
+    let id = cx.engine.build(&tag, context, &HashMap::new(), &log, &cx.cancel).await?;
     let size = cx.engine.image(&tag).await?.map(|i| i.size);
     let seconds = t.elapsed().as_secs_f64();
     store.write_image(&base_record(&tag, wanted, used, &source, id, size, Some(log.display().to_string()), seconds))?;
@@ -734,11 +746,6 @@ async fn build_instance(
         Ok(r) => r,
         Err(e) => return fail(record, e.to_string()),
     };
-    let files = vec![("swegym/install.sh".to_string(), install.into_bytes())];
-    let context = match make_context(cx, &repo, &inst.base_commit, cx.opts.history, dockerfile, files).await {
-        Ok(c) => c,
-        Err(e) => return fail(record, e),
-    };
     let labels = HashMap::from([
         (format!("{LABEL_PREFIX}.tier"), "instance".to_string()),
         (format!("{LABEL_PREFIX}.repo"), inst.repo.clone()),
@@ -747,7 +754,13 @@ async fn build_instance(
         (format!("{LABEL_PREFIX}.env"), env_tag.to_string()),
         (format!("{LABEL_PREFIX}.history"), history.to_string()),
     ]);
-    match cx.engine.build(&tag, context, &labels, &log, &cx.cancel).await {
+    let files = vec![("swegym/install.sh".to_string(), install.into_bytes())];
+    let dockerfile = with_labels(&dockerfile, &labels);
+    let context = match make_context(cx, &repo, &inst.base_commit, cx.opts.history, dockerfile, files).await {
+        Ok(c) => c,
+        Err(e) => return fail(record, e),
+    };
+    match cx.engine.build(&tag, context, &HashMap::new(), &log, &cx.cancel).await {
         Ok(image_id) => record.image_id = Some(image_id),
         Err(DockerError::Interrupted) => return Err(DockerError::Interrupted.into()),
         Err(e) => return fail(record, format!("{e}\n  likely cause: {}", script::likely_cause(&log))),
