@@ -12,10 +12,10 @@ use crate::build::{self, BuildOptions, Templates};
 use crate::cancel::Cancel;
 use crate::cli::{
     BuildArgs, Cli, Command, ExportArgs, GlobalArgs, HistoryArg, ImportArgs, MineArgs, PinArgs, RecipeCommand,
-    SourceArgs, SuggestArgs,
+    RefreshArgs, SourceArgs, SuggestArgs, ValidateArgs,
 };
 use crate::error::{Error, Exit};
-use crate::export::{self, ExportOptions, Format};
+use crate::export::{self, ExportOptions, Format, Split};
 use crate::git::History;
 use crate::git::Mirrors;
 use crate::github::{ClientConfig, GitHub, Token};
@@ -25,6 +25,7 @@ use crate::pin::{self, PinOptions};
 use crate::progress::{init_logging, Progress};
 use crate::recipe::RecipeBook;
 use crate::store::{Access, RepoStatus, Store};
+use crate::validate;
 use crate::workspace::{env, Workspace};
 
 /// Runs one command; the `Exit` says how it ended when it did not fail outright.
@@ -54,6 +55,12 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
             tracing::debug!(log = ?log, "build");
             run_build(g, &ws, args, &progress).await
         }
+        Command::Validate(args) => {
+            let log = init_logging(&progress, &filter, Some(&ws.logs_dir()), "validate");
+            tracing::debug!(log = ?log, "validate");
+            run_validate(g, &ws, args, &progress).await
+        }
+        Command::Refresh(args) => run_refresh(g, &ws, args, &progress, &filter).await,
         Command::Recipe(RecipeCommand::Suggest(args)) => {
             init_logging(&progress, &filter, None, "recipe");
             run_suggest(&ws, args)
@@ -85,18 +92,7 @@ async fn run_mine(
     let log = init_logging(progress, filter, Some(&ws.logs_dir()), "mine");
     tracing::info!(workspace = %ws.root().display(), log = ?log, "mine: {} repositories", repos.len());
 
-    let tokens = tokens_from_env();
-    if tokens.is_empty() {
-        progress.println(
-            "warning: no GITHUB_TOKEN or GITHUB_TOKENS set: GitHub allows 60 unauthenticated requests an hour; \
-             create a token at https://github.com/settings/tokens (no scopes needed for public repositories)",
-        );
-    }
-    let mut cfg = ClientConfig::new(args.api_url.clone(), tokens);
-    cfg.secondary_backoff_min = Duration::from_secs(args.secondary_backoff);
-    cfg.retry_base = Duration::from_millis(args.retry_base_ms);
-    let notices = progress.clone();
-    let gh = Arc::new(GitHub::new(cfg, Arc::new(move |m: String| notices.println(&m)))?);
+    let gh = github_client(&args.api_url, args.secondary_backoff, args.retry_base_ms, progress)?;
 
     let cancel = Cancel::new();
     cancel.cancel_on_ctrl_c();
@@ -106,6 +102,130 @@ async fn run_mine(
     Ok(if summary.interrupted {
         Exit::Interrupted
     } else if summary.has_failures() {
+        Exit::Partial
+    } else {
+        Exit::Ok
+    })
+}
+
+/// The GitHub client, with tokens from the environment.
+fn github_client(
+    api_url: &str,
+    secondary_backoff: u64,
+    retry_base_ms: u64,
+    progress: &Progress,
+) -> Result<Arc<GitHub>, Error> {
+    let tokens = tokens_from_env();
+    if tokens.is_empty() {
+        progress.println(
+            "warning: no GITHUB_TOKEN or GITHUB_TOKENS set: GitHub allows 60 unauthenticated requests an hour; \
+             create a token at https://github.com/settings/tokens (no scopes needed for public repositories)",
+        );
+    }
+    let mut cfg = ClientConfig::new(api_url.to_string(), tokens);
+    cfg.secondary_backoff_min = Duration::from_secs(secondary_backoff);
+    cfg.retry_base = Duration::from_millis(retry_base_ms);
+    let notices = progress.clone();
+    Ok(Arc::new(GitHub::new(cfg, Arc::new(move |m: String| notices.println(&m)))?))
+}
+
+async fn run_refresh(
+    g: &GlobalArgs,
+    ws: &Workspace,
+    args: &RefreshArgs,
+    progress: &Progress,
+    filter: &str,
+) -> Result<Exit, Error> {
+    let repos = resolve_repos(&args.repos, args.repos_file.as_deref())?;
+    let since = args.since.as_deref().map(parse_since).transpose()?;
+    let book = recipes(&args.source)?;
+    let templates = Templates::load(None).map_err(|e| Error::Usage(e.to_string()))?;
+    let validate = validate_options(&ValidateArgs {
+        repos: vec![],
+        instances: vec![],
+        jobs: args.jobs,
+        runs: args.runs,
+        timeout: args.timeout,
+        memory: args.memory.clone(),
+        pids: 1024,
+        cpus: 1.0,
+        force: false,
+        source: SourceArgs { git_url: args.source.git_url.clone(), recipes: args.source.recipes.clone() },
+    })?;
+    let mut store = Store::open(ws, Access::ReadWrite)?;
+    let log = init_logging(progress, filter, Some(&ws.logs_dir()), "refresh");
+    tracing::info!(log = ?log, "refresh: {} repositories", repos.len());
+    let secondary_backoff = std::env::var(env::SECONDARY_BACKOFF).ok().and_then(|v| v.parse().ok()).unwrap_or(60);
+    let retry_base = std::env::var(env::RETRY_BASE_MS).ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let gh = github_client(&args.api_url, secondary_backoff, retry_base, progress)?;
+    let mirrors = Mirrors::new(ws.mirrors_dir(), args.source.git_url.clone());
+    let cancel = Cancel::new();
+    cancel.cancel_on_ctrl_c();
+    let opts = crate::refresh::RefreshOptions {
+        mine: MineOptions { repos, since, max_pulls: None, jobs: args.jobs.max(1), full: false },
+        build: BuildOptions {
+            repos: vec![],
+            instances: vec![],
+            jobs: args.jobs.max(1),
+            force: false,
+            base: args.base,
+            ca_cert: args.ca_cert.clone(),
+            debian_mirror: args.debian_mirror.clone(),
+            history: match args.history {
+                HistoryArg::Full => History::Full,
+                HistoryArg::Shallow => History::Shallow,
+            },
+            envs_only: false,
+            check_timeout: Duration::from_secs(600),
+        },
+        validate,
+        export: ExportOptions {
+            splits: vec![Split::Full, Split::Lite],
+            formats: vec![Format::Jsonl, Format::Parquet],
+            out_dir: args.out.clone().unwrap_or_else(|| ws.exports_dir()),
+            extended: args.extended,
+            card: true,
+        },
+    };
+    let s = crate::refresh::refresh(&mut store, ws, gh, &mirrors, &book, templates, &opts, progress, &cancel).await?;
+    let json = to_json(&s)?;
+    let path = crate::refresh::summary_path(ws);
+    std::fs::write(&path, &json).map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))?;
+    if g.json {
+        println!("{json}");
+    } else {
+        if let Some(m) = &s.mine {
+            let n: u64 = m.repos.iter().map(|r| r.instances).sum();
+            println!("mine      {n} new or updated instances");
+        }
+        if let Some(p) = &s.pin {
+            println!("pin       {} pinned, {} without a version", p.pinned, p.not_found);
+        }
+        if let Some(b) = &s.build {
+            println!("build     {} built, {} reused, {} failed", b.built, b.reused, b.failed);
+        }
+        if let Some(v) = &s.validate {
+            println!(
+                "validate  {} validated: {} curated, {} rejected; {} unchanged",
+                v.validated, v.curated, v.rejected, v.unchanged
+            );
+        }
+        match &s.export {
+            Some(e) => {
+                for f in &e.files {
+                    println!("export    {:<5} {} rows → {}", f.split.as_str(), f.rows, f.path.display());
+                }
+            }
+            None => println!("export    nothing new"),
+        }
+        for f in &s.failures {
+            println!("failed: {f}");
+        }
+        println!("{:.1}s; summary → {}", s.seconds, path.display());
+    }
+    Ok(if s.interrupted {
+        Exit::Interrupted
+    } else if !s.failures.is_empty() {
         Exit::Partial
     } else {
         Exit::Ok
@@ -240,6 +360,117 @@ async fn run_build(g: &GlobalArgs, ws: &Workspace, args: &BuildArgs, progress: &
     })
 }
 
+/// Parses a memory size: `4g`, `512m`, `1024k`, or bytes.
+pub fn parse_size(s: &str) -> Result<i64, Error> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    match num.trim().parse::<f64>() {
+        Ok(n) if n > 0.0 => Ok((n * mult as f64) as i64),
+        _ => Err(Error::Usage(format!("--memory {s}: expected a size such as 4g, 512m or 1073741824"))),
+    }
+}
+
+fn validate_options(args: &ValidateArgs) -> Result<validate::ValidateOptions, Error> {
+    if args.jobs == 0 || args.runs == 0 || args.timeout == 0 || args.pids <= 0 {
+        return Err(Error::Usage("--jobs, --runs, --timeout and --pids must be at least 1".into()));
+    }
+    if !(args.cpus > 0.0) {
+        return Err(Error::Usage(format!("--cpus {}: expected a positive number", args.cpus)));
+    }
+    Ok(validate::ValidateOptions {
+        repos: args.repos.clone(),
+        instances: args.instances.clone(),
+        jobs: args.jobs,
+        runs: args.runs,
+        timeout: Duration::from_secs(args.timeout),
+        memory_bytes: parse_size(&args.memory)?,
+        pids: args.pids,
+        nano_cpus: (args.cpus * 1e9) as i64,
+        force: args.force,
+    })
+}
+
+async fn run_validate(g: &GlobalArgs, ws: &Workspace, args: &ValidateArgs, progress: &Progress) -> Result<Exit, Error> {
+    let opts = validate_options(args)?;
+    let book = recipes(&args.source)?;
+    let mut store = Store::open(ws, Access::ReadWrite)?;
+    let mirrors = Mirrors::new(ws.mirrors_dir(), args.source.git_url.clone());
+    let cancel = Cancel::new();
+    cancel.cancel_on_ctrl_c();
+    let s = validate::validate(&mut store, ws, &mirrors, &book, &opts, progress, &cancel).await?;
+    if g.json {
+        println!("{}", to_json(&s)?);
+    } else {
+        print_validate_summary(&s);
+    }
+    Ok(if s.interrupted { Exit::Interrupted } else { Exit::Ok })
+}
+
+fn print_validate_summary(s: &validate::ValidateSummary) {
+    for i in &s.instances {
+        let lists = format!("F2P {} · P2P {} · flaky {}", i.fail_to_pass, i.pass_to_pass, i.flaky);
+        let what = match i.reason {
+            Some(r) => r.as_str().to_string(),
+            None => "curated".into(),
+        };
+        println!("{:<45} {:<26} {:<32} {:>7.1}s", i.instance_id, what, lists, i.seconds);
+        if let Some(d) = &i.detail {
+            for line in d.lines().take(8) {
+                println!("    {line}");
+            }
+        }
+        if let Some(p) = &i.published {
+            let word = |a: &validate::classify::ListAgreement| {
+                if a.same {
+                    "same".to_string()
+                } else {
+                    format!("{} missing, {} extra", a.missing.len(), a.extra.len())
+                }
+            };
+            println!("    published: FAIL_TO_PASS {} · PASS_TO_PASS {}", word(&p.fail_to_pass), word(&p.pass_to_pass));
+        }
+    }
+    let reasons: Vec<String> = s.by_reason.iter().map(|(r, n)| format!("{r} {n}")).collect();
+    println!(
+        "{} validated: {} curated, {} rejected{}; {} unchanged{}{}",
+        s.validated,
+        s.curated,
+        s.rejected,
+        if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) },
+        s.unchanged,
+        if s.without_image > 0 {
+            format!(", {} without an image (run `build`)", s.without_image)
+        } else {
+            String::new()
+        },
+        if s.without_recipe > 0 { format!(", {} without a recipe", s.without_recipe) } else { String::new() },
+    );
+    if s.published_compared > 0 {
+        println!(
+            "published lists: FAIL_TO_PASS identical for {}/{}, PASS_TO_PASS for {}/{}",
+            s.published_f2p_same, s.published_compared, s.published_p2p_same, s.published_compared
+        );
+    }
+    if let Some(o) = s.mean_overhead_seconds {
+        println!(
+            "{} runs, {:.2} s overhead per run (container start to results, minus pytest), {:.1}s",
+            s.runs, o, s.seconds
+        );
+    }
+    if s.swept_containers > 0 {
+        println!("removed {} containers left by an earlier, killed run", s.swept_containers);
+    }
+    if s.interrupted {
+        println!("interrupted — run again to finish (validated instances are kept)");
+    }
+}
+
 fn run_suggest(ws: &Workspace, args: &SuggestArgs) -> Result<Exit, Error> {
     let repo: RepoName = args.repo.parse().map_err(|e| Error::Usage(format!("--repo: {e}")))?;
     let mirrors = Mirrors::new(ws.mirrors_dir(), args.source.git_url.clone());
@@ -256,13 +487,22 @@ fn run_suggest(ws: &Workspace, args: &SuggestArgs) -> Result<Exit, Error> {
 fn run_export(g: &GlobalArgs, ws: &Workspace, args: &ExportArgs) -> Result<Exit, Error> {
     let store = Store::open(ws, Access::ReadWrite)?;
     let formats = if args.formats.is_empty() { vec![Format::Jsonl, Format::Parquet] } else { args.formats.clone() };
+    let splits = if args.splits.is_empty() { vec![Split::Full, Split::Lite] } else { args.splits.clone() };
     let out_dir = args.out.clone().unwrap_or_else(|| ws.exports_dir());
-    let summary = export::export(&store, &ExportOptions { split: args.split, formats, out_dir })?;
+    let opts = ExportOptions { splits, formats, out_dir, extended: args.extended, card: !args.no_card };
+    let summary = export::export(&store, &opts)?;
     if g.json {
         println!("{}", to_json(&summary)?);
     } else {
         for f in &summary.files {
-            println!("{} rows → {}", f.rows, f.path.display());
+            println!("{:<5} {} rows → {}", f.split.as_str(), f.rows, f.path.display());
+        }
+        if !summary.lite_rejections.is_empty() {
+            let why: Vec<String> = summary.lite_rejections.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            println!("not in lite: {}", why.join(", "));
+        }
+        if let Some(card) = &summary.card {
+            println!("dataset card → {}", card.display());
         }
     }
     Ok(Exit::Ok)
@@ -326,7 +566,7 @@ pub fn status_table(rows: &[RepoStatus]) -> String {
     }
     let _ = writeln!(
         out,
-        "{:<32} {:>6} {:>6} {:>6} {:>9} {:>10} {:>6} {:>7} {:>8} {:>8} {:>6} {:>9} {:>9} {:>9}",
+        "{:<32} {:>6} {:>6} {:>6} {:>9} {:>10} {:>6} {:>7} {:>8} {:>8} {:>6} {:>9} {:>9} {:>9} {:>9} {:>7} {:>5}",
         "repo",
         "PRs",
         "merged",
@@ -340,7 +580,10 @@ pub fn status_table(rows: &[RepoStatus]) -> String {
         "agree",
         "envs",
         "images",
-        "disk"
+        "disk",
+        "validated",
+        "curated",
+        "lite"
     );
     let mut disk = 0;
     for r in rows {
@@ -362,7 +605,7 @@ pub fn status_table(rows: &[RepoStatus]) -> String {
         disk += r.image_bytes;
         let _ = writeln!(
             out,
-            "{:<32} {:>6} {:>6} {:>6} {:>9} {:>10} {:>6} {:>7} {:>8} {:>8} {:>6} {:>9} {:>9} {:>9}",
+            "{:<32} {:>6} {:>6} {:>6} {:>9} {:>10} {:>6} {:>7} {:>8} {:>8} {:>6} {:>9} {:>9} {:>9} {:>9} {:>7} {:>5}",
             r.repo,
             r.pulls_scanned,
             r.merged,
@@ -376,8 +619,15 @@ pub fn status_table(rows: &[RepoStatus]) -> String {
             agree,
             envs,
             imgs,
-            human_bytes(r.image_bytes)
+            human_bytes(r.image_bytes),
+            r.validated,
+            r.curated,
+            r.lite
         );
+        if !r.rejected.is_empty() {
+            let why: Vec<String> = r.rejected.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            let _ = writeln!(out, "  not curated: {}", why.join(", "));
+        }
         if !r.python_substitutions.is_empty() {
             let _ = writeln!(out, "  Python substituted (wanted→used): {}", r.python_substitutions.join(", "));
         }

@@ -67,12 +67,29 @@ pub enum Command {
     /// Base images come from `python:X.Y-slim` where a registry answers, else from Debian's
     /// packages (debootstrap, as root). Build logs: <workspace>/logs/build/.
     Build(BuildArgs),
+    /// Run each instance's touched tests before and after its gold patch; keep FAIL_TO_PASS tests.
+    ///
+    /// Per instance and phase, `--runs` fresh containers from its instance image (no network,
+    /// memory/pid/CPU limits, a time limit per run): apply test_patch (before), or test_patch and
+    /// the gold patch (after), run the tests test_patch touches with the recipe's command. Results
+    /// come from a pytest plugin writing node ids to a file, never from the printed log. A test
+    /// whose outcome differs between runs is flaky and kept out of every list. An instance is
+    /// curated iff FAIL_TO_PASS is non-empty; every other one records why. Run k uses
+    /// PYTHONHASHSEED=k. Logs: <workspace>/logs/validate/<instance>/.
+    Validate(ValidateArgs),
+    /// Run mine → pin → build → validate → export for a list of repositories, doing only what is new.
+    ///
+    /// For scheduled jobs: one run per workspace at a time (a second one exits with code 4),
+    /// a JSON summary (stdout with --json, and always <workspace>/refresh-summary.json), exit
+    /// code 3 when something failed. A run right after another does nothing.
+    Refresh(RefreshArgs),
     /// Recipes: `recipe suggest` prints a candidate recipe for a repository that has none.
     #[command(subcommand)]
     Recipe(RecipeCommand),
     /// Write dataset files (JSONL, Parquet) in SWE-Gym's published schema.
     Export(ExportArgs),
-    /// Show the funnel per repository: PRs scanned → merged → linked → instances.
+    /// Show the funnel per repository (PRs → linked → instances with tests → pinned → built →
+    /// validated → curated → Lite) and why instances were rejected.
     Status,
 }
 
@@ -172,6 +189,87 @@ pub struct BuildArgs {
     pub source: SourceArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Only this repository, OWNER/NAME (repeatable); all instances with an image when not given.
+    #[arg(long = "repo", value_name = "OWNER/NAME")]
+    pub repos: Vec<String>,
+    /// Only this instance id (repeatable).
+    #[arg(long = "instance", value_name = "ID")]
+    pub instances: Vec<String>,
+    /// Instances validated at once (each runs one container at a time).
+    #[arg(long, short, default_value_t = 2, value_name = "N")]
+    pub jobs: usize,
+    /// Runs per phase; a test whose outcome differs between runs is flaky.
+    #[arg(long, default_value_t = 3, value_name = "K")]
+    pub runs: u32,
+    /// Time limit of one run (one container), in seconds.
+    #[arg(long, default_value_t = 1800, value_name = "SECS")]
+    pub timeout: u64,
+    /// Memory limit per container, e.g. 4g, 512m.
+    #[arg(long, default_value = "4g", value_name = "SIZE")]
+    pub memory: String,
+    /// Process limit per container.
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub pids: i64,
+    /// CPUs per container (fractions allowed).
+    #[arg(long, default_value_t = 1.0, value_name = "N")]
+    pub cpus: f64,
+    /// Validate again even instances whose image and settings have not changed.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    /// A file of repositories, one OWNER/NAME per line; `#` starts a comment.
+    #[arg(long = "repos", value_name = "FILE")]
+    pub repos_file: Option<PathBuf>,
+    /// A repository, OWNER/NAME (repeatable).
+    #[arg(long = "repo", value_name = "OWNER/NAME")]
+    pub repos: Vec<String>,
+    /// mine: ignore pull requests created before this date (YYYY-MM-DD or RFC 3339).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// GitHub REST API root.
+    #[arg(long, env = env::GITHUB_API_URL, default_value = DEFAULT_GITHUB_API_URL, value_name = "URL")]
+    pub api_url: String,
+    /// Pull requests mined at once; images built and instances validated at once.
+    #[arg(long, short, default_value_t = 2, value_name = "N")]
+    pub jobs: usize,
+    /// build: where base images come from.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub base: crate::build::base::BaseSource,
+    /// build: CA bundle (PEM) trusted inside every image.
+    #[arg(long, env = "SSL_CERT_FILE", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// build: Debian mirror for locally built base images.
+    #[arg(long, default_value = "http://deb.debian.org/debian", value_name = "URL")]
+    pub debian_mirror: String,
+    /// build: git history kept in instance images.
+    #[arg(long, value_enum, default_value = "full")]
+    pub history: HistoryArg,
+    /// validate: runs per phase.
+    #[arg(long, default_value_t = 3, value_name = "K")]
+    pub runs: u32,
+    /// validate: time limit of one run, in seconds.
+    #[arg(long, default_value_t = 1800, value_name = "SECS")]
+    pub timeout: u64,
+    /// validate: memory limit per container.
+    #[arg(long, default_value = "4g", value_name = "SIZE")]
+    pub memory: String,
+    /// export: output directory (default <workspace>/exports).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// export: add the extended columns.
+    #[arg(long)]
+    pub extended: bool,
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum HistoryArg {
     Full,
@@ -209,13 +307,23 @@ pub struct ImportArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// Which instances: `raw` = every mined instance with a non-empty test_patch.
-    #[arg(long, value_enum, default_value = "raw")]
-    pub split: Split,
+    /// Which instances (repeatable): `full` = curated (validated, ≥ 1 FAIL_TO_PASS test), `lite` =
+    /// the curated ones meeting the SWE-bench Lite criteria, `raw` = every instance with a
+    /// test_patch, unvalidated. Default: full and lite.
+    #[arg(long = "split", value_enum, value_name = "SPLIT")]
+    pub splits: Vec<Split>,
     /// File format (repeatable); both when not given.
     #[arg(long = "format", value_enum)]
     pub formats: Vec<Format>,
-    /// Output directory (files are named <split>.jsonl / <split>.parquet). Default: <workspace>/exports.
+    /// Output directory (files are named <split>.jsonl / <split>.parquet, plus README.md, the
+    /// dataset card, and repos.svg). Default: <workspace>/exports.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Also write environment_setup_commit, pull_number, issue_numbers, image, python, recipe,
+    /// flaky, FAIL_TO_FAIL and PASS_TO_FAIL (the plain files have SWE-Gym's 11 columns only).
+    #[arg(long)]
+    pub extended: bool,
+    /// Do not write the dataset card (README.md) and chart.
+    #[arg(long)]
+    pub no_card: bool,
 }

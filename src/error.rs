@@ -66,6 +66,28 @@ impl From<crate::build::BuildError> for Error {
     }
 }
 
+impl From<crate::validate::ValidateError> for Error {
+    fn from(e: crate::validate::ValidateError) -> Self {
+        match e {
+            crate::validate::ValidateError::Store(s) => Error::Store(s),
+            other => Error::Io(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::refresh::RefreshError> for Error {
+    fn from(e: crate::refresh::RefreshError) -> Self {
+        use crate::refresh::RefreshError as R;
+        match e {
+            R::Mine(m) => m.into(),
+            R::Pin(p) => p.into(),
+            R::Build(b) => b.into(),
+            R::Validate(v) => v.into(),
+            R::Export(x) => Error::Export(x),
+        }
+    }
+}
+
 impl From<MineError> for Error {
     fn from(e: MineError) -> Self {
         match e {

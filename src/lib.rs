@@ -19,7 +19,10 @@ pub mod model;
 pub mod pin;
 pub mod progress;
 pub mod recipe;
+pub mod refresh;
 pub mod store;
+pub mod testlog;
+pub mod validate;
 pub mod workspace;
 
 pub use error::{Error, Exit};

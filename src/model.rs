@@ -94,6 +94,27 @@ pub struct ExportRow {
     pub pull_number: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub issue_numbers: Option<Vec<u64>>,
+    /// The fields `export --extended` adds (absent from the plain, SWE-Gym-compatible export).
+    #[serde(flatten, skip_serializing_if = "Option::is_none", default)]
+    pub extended: Option<ExtendedFields>,
+}
+
+/// What `export --extended` adds to each row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtendedFields {
+    pub environment_setup_commit: Option<String>,
+    /// The instance image the tests ran in.
+    pub image: String,
+    /// The Python the environment was built with (`python_wanted` when it had to be substituted).
+    pub python: Option<String>,
+    pub python_wanted: Option<String>,
+    /// embedded | file:<path> | suggested
+    pub recipe: Option<String>,
+    pub flaky: Vec<String>,
+    #[serde(rename = "FAIL_TO_FAIL")]
+    pub fail_to_fail: Vec<String>,
+    #[serde(rename = "PASS_TO_FAIL")]
+    pub pass_to_fail: Vec<String>,
 }
 
 #[cfg(test)]

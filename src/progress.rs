@@ -142,13 +142,13 @@ pub fn init_logging(
 }
 
 /// Sets how much work a bar has; the first time, it turns from a spinner into a bar with rate and ETA.
-pub fn set_total(bar: &ProgressBar, total: u64) {
+pub fn set_total(bar: &ProgressBar, total: u64, unit: &str) {
     if bar.is_hidden() || total == 0 {
         return;
     }
     if bar.length() == Some(0) {
         let style = ProgressStyle::with_template(
-            "{spinner} {prefix:.bold} [{bar:25.cyan/blue}] {pos}/{len} PRs · {per_sec} · eta {eta} · {msg}",
+            &format!("{{spinner}} {{prefix:.bold}} [{{bar:25.cyan/blue}}] {{pos}}/{{len}} {unit} · {{per_sec}} · eta {{eta}} · {{msg}}"),
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");

@@ -202,7 +202,7 @@ pub async fn build(
 
     let bar = progress.bar("build");
     let total = by_env.len() + if opts.envs_only { 0 } else { by_env.values().map(Vec::len).sum() };
-    set_total(&bar, total as u64);
+    set_total(&bar, total as u64, "images");
     for ((repo, version), instances) in by_env {
         if cancel.is_cancelled() {
             summary.interrupted = true;
@@ -215,7 +215,7 @@ pub async fn build(
         };
         let recipe = match book.get(&repo) {
             Some(r) => Some(r.clone()),
-            None => suggested(&cx, &repo, &v.env_commit).await,
+            None => suggested_recipe(&cx.mirrors, &repo, &v.env_commit).await,
         };
         let env = match build_env(&mut cx, store, v, recipe.as_ref()).await {
             Ok(e) => e,
@@ -274,9 +274,9 @@ pub async fn build(
 }
 
 /// For a repository without a recipe: a suggested one, or `None` when even that fails.
-async fn suggested(cx: &Ctx<'_>, repo: &str, commit: &str) -> Option<Recipe> {
+pub async fn suggested_recipe(mirrors: &Mirrors, repo: &str, commit: &str) -> Option<Recipe> {
     let name: RepoName = repo.parse().ok()?;
-    let mirrors = cx.mirrors.clone();
+    let mirrors = mirrors.clone();
     let commit = commit.to_string();
     tokio::task::spawn_blocking(move || {
         let mirror = mirrors.open(&name).ok()?;

@@ -43,6 +43,9 @@ fn api(e: bollard::errors::Error) -> DockerError {
     DockerError::Api(e.to_string())
 }
 
+/// Every container we create carries this label.
+pub const CONTAINER_LABEL: &str = "swegym.container";
+
 /// An image as the engine knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageInfo {
@@ -70,6 +73,9 @@ pub struct RunSpec {
     pub nano_cpus: i64,
     /// Tests never get a network; only builds do.
     pub network: bool,
+    /// Extra container labels (e.g. the workspace that owns it, so a later run can sweep up
+    /// containers left behind by a killed one).
+    pub labels: Vec<(String, String)>,
 }
 
 impl RunSpec {
@@ -86,6 +92,7 @@ impl RunSpec {
             pids: 1024,
             nano_cpus: 2_000_000_000,
             network: false,
+            labels: vec![],
         }
     }
 }
@@ -142,6 +149,27 @@ impl Engine {
             .into_iter()
             .map(|i| ImageInfo { id: i.id, tags: i.repo_tags, size: i.size.max(0) as u64, labels: i.labels })
             .collect())
+    }
+
+    /// Force-removes every container carrying `label` (`key=value`), running or not; returns how
+    /// many. For containers a killed run (SIGKILL, power loss) could not remove itself.
+    pub async fn remove_containers_with_label(&self, label: &str) -> Result<usize, DockerError> {
+        let mut filters = HashMap::new();
+        filters.insert("label".to_string(), vec![label.to_string()]);
+        let opts =
+            bollard::query_parameters::ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let list = self.docker.list_containers(Some(opts)).await.map_err(api)?;
+        let mut removed = 0;
+        for c in list {
+            let Some(id) = c.id else { continue };
+            let rm = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+            match self.docker.remove_container(&id, Some(rm)).await {
+                Ok(()) => removed += 1,
+                Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+                Err(e) => return Err(api(e)),
+            }
+        }
+        Ok(removed)
     }
 
     pub async fn remove_image(&self, name: &str) -> Result<(), DockerError> {
@@ -250,7 +278,9 @@ impl Engine {
             env: Some(spec.env.clone()),
             working_dir: spec.workdir.clone(),
             network_disabled: Some(!spec.network),
-            labels: Some(HashMap::from([("swegym.container".to_string(), "1".to_string())])),
+            labels: Some(
+                std::iter::once((CONTAINER_LABEL.to_string(), "1".to_string())).chain(spec.labels.clone()).collect(),
+            ),
             host_config: Some(host),
             ..Default::default()
         };

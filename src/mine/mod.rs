@@ -382,7 +382,7 @@ async fn mine_repo(
                         queue.push_back(c);
                     }
                 }
-                crate::progress::set_total(&bar, total_to_process);
+                crate::progress::set_total(&bar, total_to_process, "PRs");
                 bar.set_message(format!("listed {} · instances {} · failed {}", summary.listed, summary.instances, summary.failed));
                 let truncated = opts.max_pulls.is_some_and(|m| summary.listed as usize >= m);
                 if reached_stop || (page.next.is_none() && !truncated) {

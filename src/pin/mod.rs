@@ -94,7 +94,7 @@ pub fn pin(
         by_repo.entry(c.repo.clone()).or_default().push(c);
     }
     let bar = progress.bar("pin");
-    set_total(&bar, by_repo.values().map(|v| v.len() as u64).sum());
+    set_total(&bar, by_repo.values().map(|v| v.len() as u64).sum(), "instances");
     let mut summary = PinSummary::default();
     for (repo, cands) in by_repo {
         if cancel.is_cancelled() {

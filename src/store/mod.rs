@@ -9,12 +9,14 @@ mod mine;
 mod pin;
 mod schema;
 mod status;
+mod validate;
 
 pub use images::{Check, ImageRecord, ImageStatus};
 pub use import::PublishedValues;
 pub use mine::{IssueRecord, KnownPull, MinedBatch, PullOutcome, PullRecord};
 pub use pin::{PinCandidate, PinRecord, VersionRecord};
 pub use status::RepoStatus;
+pub use validate::{OutcomeLists, RunRecord, ValidationRecord};
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};

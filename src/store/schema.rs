@@ -128,4 +128,44 @@ pub const MIGRATIONS: &[&str] = &[
         built_at      VARCHAR NOT NULL
     );
     "#,
+    // v5: validation (per instance: outcome lists; per run: how it went; per test and run: status).
+    r#"
+    CREATE TABLE validations (
+        instance_id   VARCHAR PRIMARY KEY,
+        image         VARCHAR NOT NULL,   -- the instance image the runs used
+        settings_hash VARCHAR NOT NULL,   -- image, test command, runs, limits: a change validates again
+        status        VARCHAR NOT NULL,   -- curated | rejected
+        reason        VARCHAR,            -- why not curated (see validate::Reason)
+        detail        VARCHAR,
+        runs          INTEGER NOT NULL,   -- runs per phase
+        fail_to_pass  VARCHAR NOT NULL,   -- JSON lists of pytest node ids, sorted
+        pass_to_pass  VARCHAR NOT NULL,
+        fail_to_fail  VARCHAR NOT NULL,
+        pass_to_fail  VARCHAR NOT NULL,
+        flaky         VARCHAR NOT NULL,
+        seconds       DOUBLE  NOT NULL,   -- wall time of all runs
+        overhead      DOUBLE,             -- mean per run: container start to results, minus pytest's own time
+        validated_at  VARCHAR NOT NULL
+    );
+    CREATE TABLE validation_runs (
+        instance_id VARCHAR NOT NULL,
+        phase       VARCHAR NOT NULL,     -- before | after
+        run         INTEGER NOT NULL,     -- 1..K (also its PYTHONHASHSEED)
+        outcome     VARCHAR NOT NULL,     -- ran | test_patch_does_not_apply | patch_does_not_apply | timeout | no_results
+        exit_code   INTEGER,
+        tests       INTEGER NOT NULL,
+        source      VARCHAR NOT NULL,     -- plugin | log (the -rA fallback)
+        seconds     DOUBLE  NOT NULL,
+        test_seconds DOUBLE,
+        log_path    VARCHAR,
+        PRIMARY KEY (instance_id, phase, run)
+    );
+    CREATE TABLE test_results (
+        instance_id VARCHAR NOT NULL,
+        phase       VARCHAR NOT NULL,
+        run         INTEGER NOT NULL,
+        test        VARCHAR NOT NULL,
+        status      VARCHAR NOT NULL      -- PASSED FAILED SKIPPED ERROR XFAIL XPASS
+    );
+    "#,
 ];

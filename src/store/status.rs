@@ -31,6 +31,14 @@ pub struct RepoStatus {
     pub images_failed: u64,
     /// Disk used by this repository's environment and instance layers.
     pub image_bytes: u64,
+    /// Instances with a built instance image.
+    pub instances_built: u64,
+    /// Instances validated, curated (≥ 1 FAIL_TO_PASS) and, of those, meeting the Lite criteria.
+    pub validated: u64,
+    pub curated: u64,
+    pub lite: u64,
+    /// Validated but not curated, by reason (most frequent first).
+    pub rejected: Vec<(String, u64)>,
     /// Environments built on another Python than wanted (`version wanted→used`).
     pub python_substitutions: Vec<String>,
     pub last_mined_at: Option<String>,
@@ -107,6 +115,48 @@ impl Store {
                 r.image_bytes = img.bytes;
                 r.python_substitutions = img.substitutions;
             }
+        }
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT i.repo, i.problem_statement, i.patch, i.test_patch, v.status = 'curated'
+                 FROM validations v JOIN instances i USING (instance_id)",
+            )
+            .map_err(self.db_err())?;
+        let validated = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, bool>(4)?,
+                ))
+            })
+            .map_err(self.db_err())?;
+        for v in validated {
+            let (repo, problem, patch, test_patch, curated) = v.map_err(self.db_err())?;
+            let Some(r) = rows.iter_mut().find(|r| r.repo == repo) else { continue };
+            r.validated += 1;
+            if curated {
+                r.curated += 1;
+                r.lite += u64::from(crate::export::lite::is_lite(&problem, &patch, &test_patch));
+            }
+        }
+        for (repo, reason, n) in self.rejection_reasons()? {
+            if let Some(r) = rows.iter_mut().find(|r| r.repo == repo) {
+                r.rejected.push((reason, n));
+            }
+        }
+        let images = self.latest_instance_images()?;
+        let mut built: std::collections::HashMap<String, u64> = Default::default();
+        for id in images.keys() {
+            if let Some((prefix, _)) = id.rsplit_once('-') {
+                *built.entry(prefix.to_string()).or_default() += 1;
+            }
+        }
+        for r in &mut rows {
+            r.instances_built = built.get(&r.repo.replace('/', "__")).copied().unwrap_or(0);
         }
         Ok(rows)
     }

@@ -208,13 +208,13 @@ async fn killed_run_resumes_to_the_same_export() {
     ctx.fake.set_delay(Duration::from_millis(0));
     let resumed = ctx.run(&["mine", "--repo", REPO, "-q"], &[]).await;
     assert!(resumed.status.success(), "{}", stderr(&resumed));
-    let a = ctx.run(&["export", "--format", "jsonl"], &[]).await;
+    let a = ctx.run(&["export", "--split", "raw", "--format", "jsonl"], &[]).await;
     assert!(a.status.success(), "{}", stderr(&a));
 
     let clean = TestContext::new().await;
     clean.fake.add_repo(REPO, scenario::scenario().repo);
     assert!(clean.run(&["mine", "--repo", REPO, "-q"], &[]).await.status.success());
-    assert!(clean.run(&["export", "--format", "jsonl"], &[]).await.status.success());
+    assert!(clean.run(&["export", "--split", "raw", "--format", "jsonl"], &[]).await.status.success());
     let read = |c: &TestContext| std::fs::read_to_string(c.workspace().join("exports/raw.jsonl")).unwrap();
     assert_eq!(read(&ctx), read(&clean));
 }

@@ -35,7 +35,7 @@ async fn imports_the_reference_files_and_exports_them_unchanged() {
     drop(store);
 
     // The raw export gives back every field as published (test IDs are not validated yet).
-    let out = ctx.run(&["export", "--format", "jsonl"], &[]).await;
+    let out = ctx.run(&["export", "--split", "raw", "--format", "jsonl"], &[]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let exported: Vec<Value> = std::fs::read_to_string(ctx.workspace().join("exports/raw.jsonl"))
         .unwrap()

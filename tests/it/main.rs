@@ -3,6 +3,7 @@
 
 mod build;
 mod cli;
+mod e2e;
 mod import;
 mod lite_reference;
 mod mine;

@@ -1,0 +1,264 @@
+//! Typed reads and writes of the `validate` stage.
+
+use std::collections::HashMap;
+
+use duckdb::params;
+use serde::Serialize;
+
+use super::{db_error, now_ts, parse_int_list, Store, StoreError};
+use crate::model::{ExportRow, ExtendedFields};
+
+/// The outcome lists of one validated instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct OutcomeLists {
+    pub fail_to_pass: Vec<String>,
+    pub pass_to_pass: Vec<String>,
+    pub fail_to_fail: Vec<String>,
+    pub pass_to_fail: Vec<String>,
+    pub flaky: Vec<String>,
+}
+
+/// One instance's validation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ValidationRecord {
+    pub instance_id: String,
+    pub image: String,
+    pub settings_hash: String,
+    /// `curated` or `rejected`.
+    pub status: String,
+    pub reason: Option<String>,
+    pub detail: Option<String>,
+    pub runs: u32,
+    pub lists: OutcomeLists,
+    pub seconds: f64,
+    pub overhead: Option<f64>,
+}
+
+/// One container run of one phase.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunRecord {
+    pub phase: String,
+    pub run: u32,
+    pub outcome: String,
+    pub exit_code: Option<i64>,
+    pub source: String,
+    pub seconds: f64,
+    pub test_seconds: Option<f64>,
+    pub log_path: Option<String>,
+    /// (test, status) as reported.
+    pub results: Vec<(String, String)>,
+}
+
+fn json_list(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+fn parse_list(s: &str) -> Vec<String> {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+impl Store {
+    /// Instance id → (image, settings hash) of every stored validation.
+    pub fn validated(&self) -> Result<HashMap<String, (String, String)>, StoreError> {
+        let mut stmt =
+            self.conn.prepare("SELECT instance_id, image, settings_hash FROM validations").map_err(self.db_err())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get::<_, String>(1)?, r.get::<_, String>(2)?))))
+            .map_err(self.db_err())?;
+        rows.collect::<Result<_, _>>().map_err(self.db_err())
+    }
+
+    /// Instance id → the tag of its most recently built instance image.
+    pub fn latest_instance_images(&self) -> Result<HashMap<String, String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT instance_id, arg_max(tag, built_at) FROM images
+                 WHERE tier = 'instance' AND status = 'built' AND instance_id IS NOT NULL GROUP BY instance_id",
+            )
+            .map_err(self.db_err())?;
+        let rows =
+            stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(self.db_err())?;
+        rows.collect::<Result<_, _>>().map_err(self.db_err())
+    }
+
+    /// Replaces one instance's validation, its runs and its per-test results in one transaction:
+    /// a run killed midway leaves either the old validation or the new one, never half of it.
+    pub fn write_validation(&mut self, v: &ValidationRecord, runs: &[RunRecord]) -> Result<(), StoreError> {
+        let db = db_error(&self.path);
+        let now = now_ts();
+        let tx = self.conn.transaction().map_err(db)?;
+        for table in ["validations", "validation_runs", "test_results"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE instance_id = ?"), params![v.instance_id]).map_err(db)?;
+        }
+        tx.execute(
+            "INSERT INTO validations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            params![
+                v.instance_id,
+                v.image,
+                v.settings_hash,
+                v.status,
+                v.reason,
+                v.detail,
+                v.runs as i64,
+                json_list(&v.lists.fail_to_pass),
+                json_list(&v.lists.pass_to_pass),
+                json_list(&v.lists.fail_to_fail),
+                json_list(&v.lists.pass_to_fail),
+                json_list(&v.lists.flaky),
+                v.seconds,
+                v.overhead,
+                now
+            ],
+        )
+        .map_err(db)?;
+        {
+            let mut ins =
+                tx.prepare("INSERT INTO validation_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").map_err(db)?;
+            for r in runs {
+                ins.execute(params![
+                    v.instance_id,
+                    r.phase,
+                    r.run as i64,
+                    r.outcome,
+                    r.exit_code,
+                    r.results.len() as i64,
+                    r.source,
+                    r.seconds,
+                    r.test_seconds,
+                    r.log_path
+                ])
+                .map_err(db)?;
+            }
+            // Row-by-row inserts cost DuckDB milliseconds each; a suite has thousands of tests.
+            let mut app = tx.appender("test_results").map_err(db)?;
+            for r in runs {
+                for (test, status) in &r.results {
+                    app.append_row(params![v.instance_id, r.phase, r.run as i64, test, status]).map_err(db)?;
+                }
+            }
+            app.flush().map_err(db)?;
+        }
+        tx.commit().map_err(db)
+    }
+
+    /// Every stored validation, ordered by instance id.
+    pub fn validations(&self) -> Result<Vec<ValidationRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT instance_id, image, settings_hash, status, reason, detail, runs, fail_to_pass, pass_to_pass,
+                        fail_to_fail, pass_to_fail, flaky, seconds, overhead
+                 FROM validations ORDER BY instance_id",
+            )
+            .map_err(self.db_err())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(ValidationRecord {
+                    instance_id: r.get(0)?,
+                    image: r.get(1)?,
+                    settings_hash: r.get(2)?,
+                    status: r.get(3)?,
+                    reason: r.get(4)?,
+                    detail: r.get(5)?,
+                    runs: r.get::<_, i64>(6)?.max(0) as u32,
+                    lists: OutcomeLists {
+                        fail_to_pass: parse_list(&r.get::<_, String>(7)?),
+                        pass_to_pass: parse_list(&r.get::<_, String>(8)?),
+                        fail_to_fail: parse_list(&r.get::<_, String>(9)?),
+                        pass_to_fail: parse_list(&r.get::<_, String>(10)?),
+                        flaky: parse_list(&r.get::<_, String>(11)?),
+                    },
+                    seconds: r.get(12)?,
+                    overhead: r.get(13)?,
+                })
+            })
+            .map_err(self.db_err())?;
+        rows.collect::<Result<_, _>>().map_err(self.db_err())
+    }
+
+    /// Per-phase, per-run statuses of one instance's tests: (phase, run, test, status).
+    pub fn test_results(&self, instance_id: &str) -> Result<Vec<(String, u32, String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT phase, run, test, status FROM test_results WHERE instance_id = ? ORDER BY phase, run, test",
+            )
+            .map_err(self.db_err())?;
+        let rows = stmt
+            .query_map(params![instance_id], |r| {
+                Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u32, r.get(2)?, r.get(3)?))
+            })
+            .map_err(self.db_err())?;
+        rows.collect::<Result<_, _>>().map_err(self.db_err())
+    }
+
+    /// Validation failures by reason, per repository: (repo, reason, count).
+    pub fn rejection_reasons(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT i.repo, coalesce(v.reason, 'unknown'), count(*)
+                 FROM validations v JOIN instances i USING (instance_id)
+                 WHERE v.status <> 'curated' GROUP BY ALL ORDER BY 1, 3 DESC, 2",
+            )
+            .map_err(self.db_err())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as u64)))
+            .map_err(self.db_err())?;
+        rows.collect::<Result<_, _>>().map_err(self.db_err())
+    }
+
+    /// The curated instances as export rows (extended fields always filled), ordered by
+    /// repository, pull number and id.
+    pub fn curated_rows(&self) -> Result<Vec<ExportRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT i.instance_id, i.repo, i.base_commit, i.patch, i.test_patch, i.problem_statement,
+                        i.hints_text, i.created_at, p.version, v.fail_to_pass, v.pass_to_pass,
+                        i.pull_number, CAST(i.issue_numbers AS VARCHAR), ver.env_commit, v.image,
+                        coalesce(img.python_used, ver.python), ver.python, coalesce(img.recipe, ver.recipe),
+                        v.flaky, v.fail_to_fail, v.pass_to_fail
+                 FROM validations v
+                 JOIN instances i USING (instance_id)
+                 JOIN pins p USING (instance_id)
+                 LEFT JOIN versions ver ON ver.repo = i.repo AND ver.version = p.version
+                 LEFT JOIN images img ON img.tag = v.image
+                 WHERE v.status = 'curated'
+                 ORDER BY i.repo, i.pull_number, i.instance_id",
+            )
+            .map_err(self.db_err())?;
+        let rows = stmt
+            .query_map([], |r| {
+                let list = |i: usize| r.get::<_, String>(i).map(|s| parse_list(&s));
+                Ok(ExportRow {
+                    instance_id: r.get(0)?,
+                    repo: r.get(1)?,
+                    base_commit: r.get(2)?,
+                    patch: r.get(3)?,
+                    test_patch: r.get(4)?,
+                    problem_statement: r.get(5)?,
+                    hints_text: r.get(6)?,
+                    created_at: r.get(7)?,
+                    version: r.get::<_, Option<String>>(8)?.unwrap_or_default(),
+                    fail_to_pass: list(9)?,
+                    pass_to_pass: list(10)?,
+                    pull_number: Some(r.get::<_, i64>(11)?.max(0) as u64),
+                    issue_numbers: Some(parse_int_list(&r.get::<_, String>(12)?)),
+                    extended: Some(ExtendedFields {
+                        environment_setup_commit: r.get(13)?,
+                        image: r.get(14)?,
+                        python: r.get(15)?,
+                        python_wanted: r.get(16)?,
+                        recipe: r.get(17)?,
+                        flaky: list(18)?,
+                        fail_to_fail: list(19)?,
+                        pass_to_fail: list(20)?,
+                    }),
+                })
+            })
+            .map_err(self.db_err())?;
+        rows.collect::<Result<_, _>>().map_err(self.db_err())
+    }
+}
