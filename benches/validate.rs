@@ -3,8 +3,8 @@
 //! start, `git apply`, copy results out, remove).
 //!
 //! Run: `cargo bench --profile dev --bench validate [-- --runs N --image TAG]`.
-//! Needs the Docker Engine and an instance image: by default the newest `swegym/eval.acme__calc-*`
-//! image, which `cargo test` builds (tests/it/build.rs). The target is ≤ 1.5 s per run.
+//! Needs the Docker Engine and an instance image: by default a `swegym/eval.acme__*`
+//! image, which `cargo test` builds (the fixtures of tests/it/build.rs and tests/it/e2e.rs). The target is ≤ 1.5 s per run.
 
 use std::time::Instant;
 
@@ -41,13 +41,13 @@ async fn main() {
         Some(i) => i,
         None => {
             let mut found = engine.images_with_label("swegym.instance_id").await.unwrap_or_default();
-            found.retain(|i| i.tags.iter().any(|t| t.starts_with("swegym/eval.acme__calc-")));
+            found.retain(|i| i.tags.iter().any(|t| t.starts_with("swegym/eval.acme__")));
             match found.first().and_then(|i| i.tags.first()) {
                 Some(t) => t.clone(),
                 None => {
                     eprintln!(
-                        "validate bench: no swegym/eval.acme__calc-* image in the engine; run `cargo test` first \
-                         (tests/it/build.rs builds it) or pass --image TAG"
+                        "validate bench: no swegym/eval.acme__* image in the engine; run `cargo test` first \
+                         (its Docker tests build them) or pass --image TAG"
                     );
                     std::process::exit(1);
                 }

@@ -162,13 +162,16 @@ async fn status_shows_the_funnel_per_repo() {
 async fn busy_workspace_exits_4_naming_the_holder() {
     let ctx = TestContext::new().await;
     let _held = Store::open(&Workspace::new(ctx.workspace()), Access::ReadWrite).unwrap();
-    let out = ctx.run(&["mine", "--repo", REPO], &[]).await;
-    assert_eq!(out.status.code(), Some(4));
-    let err = stderr(&out);
-    assert!(
-        err.contains("in use by another swegym-build run") && err.contains(&format!("pid {}", std::process::id())),
-        "{err}"
-    );
+    // Every writing command, `refresh` (run from cron) included, refuses with its own exit code.
+    for args in [vec!["mine", "--repo", REPO], vec!["refresh", "--repo", REPO], vec!["validate"], vec!["export"]] {
+        let out = ctx.run(&args, &[]).await;
+        assert_eq!(out.status.code(), Some(4), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("in use by another swegym-build run") && err.contains(&format!("pid {}", std::process::id())),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
