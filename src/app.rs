@@ -640,13 +640,14 @@ pub fn status_table(rows: &[RepoStatus]) -> String {
     out
 }
 
+/// Decimal units, as `build` and `docker images` print them.
 fn human_bytes(b: u64) -> String {
     if b == 0 {
         "-".into()
-    } else if b >= 1 << 30 {
-        format!("{:.1} GB", b as f64 / (1u64 << 30) as f64)
+    } else if b >= 1_000_000_000 {
+        format!("{:.1} GB", b as f64 / 1e9)
     } else {
-        format!("{:.0} MB", b as f64 / (1u64 << 20) as f64)
+        format!("{:.0} MB", b as f64 / 1e6)
     }
 }
 
