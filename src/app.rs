@@ -11,8 +11,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::build::{self, BuildOptions, Templates};
 use crate::cancel::Cancel;
 use crate::cli::{
-    BuildArgs, Cli, Command, ExportArgs, GlobalArgs, HistoryArg, ImportArgs, MineArgs, PinArgs, RecipeCommand,
-    RefreshArgs, SourceArgs, SuggestArgs, ValidateArgs,
+    BuildArgs, Cli, Command, ExportArgs, GitHubArgs, GlobalArgs, HistoryArg, ImageArgs, ImportArgs, MineArgs, PinArgs,
+    RecipeCommand, RefreshArgs, RunLimitArgs, SourceArgs, SuggestArgs, ValidateArgs,
 };
 use crate::error::{Error, Exit};
 use crate::export::{self, ExportOptions, Format, Split};
@@ -92,7 +92,7 @@ async fn run_mine(
     let log = init_logging(progress, filter, Some(&ws.logs_dir()), "mine");
     tracing::info!(workspace = %ws.root().display(), log = ?log, "mine: {} repositories", repos.len());
 
-    let gh = github_client(&args.api_url, args.secondary_backoff, args.retry_base_ms, progress)?;
+    let gh = github_client(&args.github, progress)?;
 
     let cancel = Cancel::new();
     cancel.cancel_on_ctrl_c();
@@ -109,12 +109,7 @@ async fn run_mine(
 }
 
 /// The GitHub client, with tokens from the environment.
-fn github_client(
-    api_url: &str,
-    secondary_backoff: u64,
-    retry_base_ms: u64,
-    progress: &Progress,
-) -> Result<Arc<GitHub>, Error> {
+fn github_client(args: &GitHubArgs, progress: &Progress) -> Result<Arc<GitHub>, Error> {
     let tokens = tokens_from_env();
     if tokens.is_empty() {
         progress.println(
@@ -122,9 +117,9 @@ fn github_client(
              create a token at https://github.com/settings/tokens (no scopes needed for public repositories)",
         );
     }
-    let mut cfg = ClientConfig::new(api_url.to_string(), tokens);
-    cfg.secondary_backoff_min = Duration::from_secs(secondary_backoff);
-    cfg.retry_base = Duration::from_millis(retry_base_ms);
+    let mut cfg = ClientConfig::new(args.api_url.clone(), tokens);
+    cfg.secondary_backoff_min = Duration::from_secs(args.secondary_backoff);
+    cfg.retry_base = Duration::from_millis(args.retry_base_ms);
     let notices = progress.clone();
     Ok(Arc::new(GitHub::new(cfg, Arc::new(move |m: String| notices.println(&m)))?))
 }
@@ -139,45 +134,19 @@ async fn run_refresh(
     let repos = resolve_repos(&args.repos, args.repos_file.as_deref())?;
     let since = args.since.as_deref().map(parse_since).transpose()?;
     let book = recipes(&args.source)?;
-    let templates = Templates::load(None).map_err(|e| Error::Usage(e.to_string()))?;
-    let validate = validate_options(&ValidateArgs {
-        repos: vec![],
-        instances: vec![],
-        jobs: args.jobs,
-        runs: args.runs,
-        timeout: args.timeout,
-        memory: args.memory.clone(),
-        pids: 1024,
-        cpus: 1.0,
-        force: false,
-        source: SourceArgs { git_url: args.source.git_url.clone(), recipes: args.source.recipes.clone() },
-    })?;
+    let templates = Templates::load(args.image.dockerfiles.as_deref()).map_err(|e| Error::Usage(e.to_string()))?;
+    let validate = validate_options(vec![], vec![], args.jobs, false, &args.limits)?;
+
     let mut store = Store::open(ws, Access::ReadWrite)?;
     let log = init_logging(progress, filter, Some(&ws.logs_dir()), "refresh");
     tracing::info!(log = ?log, "refresh: {} repositories", repos.len());
-    let secondary_backoff = std::env::var(env::SECONDARY_BACKOFF).ok().and_then(|v| v.parse().ok()).unwrap_or(60);
-    let retry_base = std::env::var(env::RETRY_BASE_MS).ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
-    let gh = github_client(&args.api_url, secondary_backoff, retry_base, progress)?;
+    let gh = github_client(&args.github, progress)?;
     let mirrors = Mirrors::new(ws.mirrors_dir(), args.source.git_url.clone());
     let cancel = Cancel::new();
     cancel.cancel_on_ctrl_c();
     let opts = crate::refresh::RefreshOptions {
         mine: MineOptions { repos, since, max_pulls: None, jobs: args.jobs.max(1), full: false },
-        build: BuildOptions {
-            repos: vec![],
-            instances: vec![],
-            jobs: args.jobs.max(1),
-            force: false,
-            base: args.base,
-            ca_cert: args.ca_cert.clone(),
-            debian_mirror: args.debian_mirror.clone(),
-            history: match args.history {
-                HistoryArg::Full => History::Full,
-                HistoryArg::Shallow => History::Shallow,
-            },
-            envs_only: false,
-            check_timeout: Duration::from_secs(600),
-        },
+        build: build_options(vec![], vec![], args.jobs.max(1), false, false, &args.image),
         validate,
         export: ExportOptions {
             splits: vec![Split::Full, Split::Lite],
@@ -303,31 +272,43 @@ fn run_pin(g: &GlobalArgs, ws: &Workspace, args: &PinArgs, progress: &Progress) 
     })
 }
 
+fn build_options(
+    repos: Vec<String>,
+    instances: Vec<String>,
+    jobs: usize,
+    force: bool,
+    envs_only: bool,
+    image: &ImageArgs,
+) -> BuildOptions {
+    BuildOptions {
+        repos,
+        instances,
+        jobs,
+        force,
+        base: image.base,
+        ca_cert: image.ca_cert.clone(),
+        debian_mirror: image.debian_mirror.clone(),
+        history: match image.history {
+            HistoryArg::Full => History::Full,
+            HistoryArg::Shallow => History::Shallow,
+        },
+        envs_only,
+        check_timeout: Duration::from_secs(image.check_timeout),
+    }
+}
+
 async fn run_build(g: &GlobalArgs, ws: &Workspace, args: &BuildArgs, progress: &Progress) -> Result<Exit, Error> {
     if args.jobs == 0 {
         return Err(Error::Usage("--jobs must be at least 1".into()));
     }
     let book = recipes(&args.source)?;
-    let templates = Templates::load(args.dockerfiles.as_deref()).map_err(|e| Error::Usage(e.to_string()))?;
+    let templates = Templates::load(args.image.dockerfiles.as_deref()).map_err(|e| Error::Usage(e.to_string()))?;
     let mut store = Store::open(ws, Access::ReadWrite)?;
     let mirrors = Mirrors::new(ws.mirrors_dir(), args.source.git_url.clone());
     let cancel = Cancel::new();
     cancel.cancel_on_ctrl_c();
-    let opts = BuildOptions {
-        repos: args.repos.clone(),
-        instances: args.instances.clone(),
-        jobs: args.jobs,
-        force: args.force,
-        base: args.base,
-        ca_cert: args.ca_cert.clone(),
-        debian_mirror: args.debian_mirror.clone(),
-        history: match args.history {
-            HistoryArg::Full => History::Full,
-            HistoryArg::Shallow => History::Shallow,
-        },
-        envs_only: args.envs_only,
-        check_timeout: Duration::from_secs(args.check_timeout),
-    };
+    let opts =
+        build_options(args.repos.clone(), args.instances.clone(), args.jobs, args.force, args.envs_only, &args.image);
     let s = build::build(&mut store, ws, &mirrors, &book, templates, &opts, progress, &cancel).await?;
     if g.json {
         println!("{}", to_json(&s)?);
@@ -376,28 +357,34 @@ pub fn parse_size(s: &str) -> Result<i64, Error> {
     }
 }
 
-fn validate_options(args: &ValidateArgs) -> Result<validate::ValidateOptions, Error> {
-    if args.jobs == 0 || args.runs == 0 || args.timeout == 0 || args.pids <= 0 {
+fn validate_options(
+    repos: Vec<String>,
+    instances: Vec<String>,
+    jobs: usize,
+    force: bool,
+    limits: &RunLimitArgs,
+) -> Result<validate::ValidateOptions, Error> {
+    if jobs == 0 || limits.runs == 0 || limits.timeout == 0 || limits.pids <= 0 {
         return Err(Error::Usage("--jobs, --runs, --timeout and --pids must be at least 1".into()));
     }
-    if !(args.cpus > 0.0) {
-        return Err(Error::Usage(format!("--cpus {}: expected a positive number", args.cpus)));
+    if !(limits.cpus > 0.0) {
+        return Err(Error::Usage(format!("--cpus {}: expected a positive number", limits.cpus)));
     }
     Ok(validate::ValidateOptions {
-        repos: args.repos.clone(),
-        instances: args.instances.clone(),
-        jobs: args.jobs,
-        runs: args.runs,
-        timeout: Duration::from_secs(args.timeout),
-        memory_bytes: parse_size(&args.memory)?,
-        pids: args.pids,
-        nano_cpus: (args.cpus * 1e9) as i64,
-        force: args.force,
+        repos,
+        instances,
+        jobs,
+        runs: limits.runs,
+        timeout: Duration::from_secs(limits.timeout),
+        memory_bytes: parse_size(&limits.memory)?,
+        pids: limits.pids,
+        nano_cpus: (limits.cpus * 1e9) as i64,
+        force,
     })
 }
 
 async fn run_validate(g: &GlobalArgs, ws: &Workspace, args: &ValidateArgs, progress: &Progress) -> Result<Exit, Error> {
-    let opts = validate_options(args)?;
+    let opts = validate_options(args.repos.clone(), args.instances.clone(), args.jobs, args.force, &args.limits)?;
     let book = recipes(&args.source)?;
     let mut store = Store::open(ws, Access::ReadWrite)?;
     let mirrors = Mirrors::new(ws.mirrors_dir(), args.source.git_url.clone());

@@ -114,15 +114,8 @@ pub struct MineArgs {
     /// Re-list every pull request instead of stopping at the last run's cursor.
     #[arg(long)]
     pub full: bool,
-    /// GitHub REST API root (GitHub Enterprise: https://HOST/api/v3).
-    #[arg(long, env = env::GITHUB_API_URL, default_value = DEFAULT_GITHUB_API_URL, value_name = "URL")]
-    pub api_url: String,
-    /// First wait after a secondary rate limit, in seconds; doubles on each repeat.
-    #[arg(long, env = env::SECONDARY_BACKOFF, default_value_t = 60, value_name = "SECS")]
-    pub secondary_backoff: u64,
-    /// First wait after a 5xx or a dropped connection, in milliseconds; doubles on each repeat.
-    #[arg(long, env = env::RETRY_BASE_MS, default_value_t = 1000, value_name = "MS", hide = true)]
-    pub retry_base_ms: u64,
+    #[command(flatten)]
+    pub github: GitHubArgs,
 }
 
 /// Where repositories are cloned from, and which recipes apply (shared by pin, build, recipe).
@@ -166,6 +159,79 @@ pub struct BuildArgs {
     /// Build environment images only.
     #[arg(long)]
     pub envs_only: bool,
+    #[command(flatten)]
+    pub image: ImageArgs,
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Only this repository, OWNER/NAME (repeatable); all instances with an image when not given.
+    #[arg(long = "repo", value_name = "OWNER/NAME")]
+    pub repos: Vec<String>,
+    /// Only this instance id (repeatable).
+    #[arg(long = "instance", value_name = "ID")]
+    pub instances: Vec<String>,
+    /// Instances validated at once (each runs one container at a time).
+    #[arg(long, short, default_value_t = 2, value_name = "N")]
+    pub jobs: usize,
+    #[command(flatten)]
+    pub limits: RunLimitArgs,
+    /// Validate again even instances whose image and settings have not changed.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    /// A file of repositories, one OWNER/NAME per line; `#` starts a comment.
+    #[arg(long = "repos", value_name = "FILE")]
+    pub repos_file: Option<PathBuf>,
+    /// A repository, OWNER/NAME (repeatable).
+    #[arg(long = "repo", value_name = "OWNER/NAME")]
+    pub repos: Vec<String>,
+    /// mine: ignore pull requests created before this date (YYYY-MM-DD or RFC 3339).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    #[command(flatten)]
+    pub github: GitHubArgs,
+    /// Pull requests mined at once; images built and instances validated at once.
+    #[arg(long, short, default_value_t = 2, value_name = "N")]
+    pub jobs: usize,
+    #[command(flatten)]
+    pub image: ImageArgs,
+    #[command(flatten)]
+    pub limits: RunLimitArgs,
+    /// export: output directory (default <workspace>/exports).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// export: add the extended columns.
+    #[arg(long)]
+    pub extended: bool,
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+/// Where GitHub is and how to wait on it (shared by `mine` and `refresh`).
+#[derive(Debug, Args)]
+pub struct GitHubArgs {
+    /// GitHub REST API root (GitHub Enterprise: https://HOST/api/v3).
+    #[arg(long, env = env::GITHUB_API_URL, default_value = DEFAULT_GITHUB_API_URL, value_name = "URL")]
+    pub api_url: String,
+    /// First wait after a secondary rate limit, in seconds; doubles on each repeat.
+    #[arg(long, env = env::SECONDARY_BACKOFF, default_value_t = 60, value_name = "SECS")]
+    pub secondary_backoff: u64,
+    /// First wait after a 5xx or a dropped connection, in milliseconds; doubles on each repeat.
+    #[arg(long, env = env::RETRY_BASE_MS, default_value_t = 1000, value_name = "MS", hide = true)]
+    pub retry_base_ms: u64,
+}
+
+/// How images are built (shared by `build` and `refresh`).
+#[derive(Debug, Args)]
+pub struct ImageArgs {
     /// Where base images come from.
     #[arg(long, value_enum, default_value = "auto")]
     pub base: crate::build::base::BaseSource,
@@ -185,21 +251,11 @@ pub struct BuildArgs {
     /// Time limit for each image's check container, in seconds.
     #[arg(long, default_value_t = 600, value_name = "SECS")]
     pub check_timeout: u64,
-    #[command(flatten)]
-    pub source: SourceArgs,
 }
 
+/// Limits of validation runs (shared by `validate` and `refresh`).
 #[derive(Debug, Args)]
-pub struct ValidateArgs {
-    /// Only this repository, OWNER/NAME (repeatable); all instances with an image when not given.
-    #[arg(long = "repo", value_name = "OWNER/NAME")]
-    pub repos: Vec<String>,
-    /// Only this instance id (repeatable).
-    #[arg(long = "instance", value_name = "ID")]
-    pub instances: Vec<String>,
-    /// Instances validated at once (each runs one container at a time).
-    #[arg(long, short, default_value_t = 2, value_name = "N")]
-    pub jobs: usize,
+pub struct RunLimitArgs {
     /// Runs per phase; a test whose outcome differs between runs is flaky.
     #[arg(long, default_value_t = 3, value_name = "K")]
     pub runs: u32,
@@ -215,59 +271,6 @@ pub struct ValidateArgs {
     /// CPUs per container (fractions allowed).
     #[arg(long, default_value_t = 1.0, value_name = "N")]
     pub cpus: f64,
-    /// Validate again even instances whose image and settings have not changed.
-    #[arg(long)]
-    pub force: bool,
-    #[command(flatten)]
-    pub source: SourceArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct RefreshArgs {
-    /// A file of repositories, one OWNER/NAME per line; `#` starts a comment.
-    #[arg(long = "repos", value_name = "FILE")]
-    pub repos_file: Option<PathBuf>,
-    /// A repository, OWNER/NAME (repeatable).
-    #[arg(long = "repo", value_name = "OWNER/NAME")]
-    pub repos: Vec<String>,
-    /// mine: ignore pull requests created before this date (YYYY-MM-DD or RFC 3339).
-    #[arg(long, value_name = "DATE")]
-    pub since: Option<String>,
-    /// GitHub REST API root.
-    #[arg(long, env = env::GITHUB_API_URL, default_value = DEFAULT_GITHUB_API_URL, value_name = "URL")]
-    pub api_url: String,
-    /// Pull requests mined at once; images built and instances validated at once.
-    #[arg(long, short, default_value_t = 2, value_name = "N")]
-    pub jobs: usize,
-    /// build: where base images come from.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub base: crate::build::base::BaseSource,
-    /// build: CA bundle (PEM) trusted inside every image.
-    #[arg(long, env = "SSL_CERT_FILE", value_name = "FILE")]
-    pub ca_cert: Option<PathBuf>,
-    /// build: Debian mirror for locally built base images.
-    #[arg(long, default_value = "http://deb.debian.org/debian", value_name = "URL")]
-    pub debian_mirror: String,
-    /// build: git history kept in instance images.
-    #[arg(long, value_enum, default_value = "full")]
-    pub history: HistoryArg,
-    /// validate: runs per phase.
-    #[arg(long, default_value_t = 3, value_name = "K")]
-    pub runs: u32,
-    /// validate: time limit of one run, in seconds.
-    #[arg(long, default_value_t = 1800, value_name = "SECS")]
-    pub timeout: u64,
-    /// validate: memory limit per container.
-    #[arg(long, default_value = "4g", value_name = "SIZE")]
-    pub memory: String,
-    /// export: output directory (default <workspace>/exports).
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// export: add the extended columns.
-    #[arg(long)]
-    pub extended: bool,
-    #[command(flatten)]
-    pub source: SourceArgs,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

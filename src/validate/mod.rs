@@ -144,10 +144,10 @@ pub struct ValidateSummary {
     pub interrupted: bool,
 }
 
-/// Label marking the containers of one workspace.
-fn workspace_label(ws: &Workspace) -> String {
+/// Label (key, value) marking the containers of one workspace.
+fn workspace_label(ws: &Workspace) -> (String, String) {
     let root = ws.root().canonicalize().unwrap_or_else(|_| ws.root().to_path_buf());
-    format!("swegym.workspace={}", short_hash(root.to_string_lossy().as_bytes()))
+    ("swegym.workspace".into(), short_hash(root.to_string_lossy().as_bytes()))
 }
 
 struct Job {
@@ -182,18 +182,10 @@ pub async fn validate(
     let mut summary = ValidateSummary::default();
     let label = workspace_label(ws);
     // We hold the workspace lock, so any container of this workspace is an orphan.
-    summary.swept_containers = engine.remove_containers_with_label(&label).await?;
-    let (label_key, label_value) =
-        label.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).unwrap_or_default();
+    summary.swept_containers = engine.remove_containers_with_label(&format!("{}={}", label.0, label.1)).await?;
 
     let jobs = plan_jobs(store, &engine, mirrors, book, opts, &mut summary).await?;
-    let cx = Ctx {
-        engine,
-        opts,
-        logs: ws.logs_dir().join("validate"),
-        label: (label_key, label_value),
-        cancel: cancel.clone(),
-    };
+    let cx = Ctx { engine, opts, logs: ws.logs_dir().join("validate"), label, cancel: cancel.clone() };
     let bar = progress.bar("validate");
     set_total(&bar, jobs.len() as u64, "instances");
     let mut overheads = Vec::new();
