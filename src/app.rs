@@ -158,7 +158,7 @@ async fn run_refresh(
     };
     let s = crate::refresh::refresh(&mut store, ws, gh, &mirrors, &book, templates, &opts, progress, &cancel).await?;
     let json = to_json(&s)?;
-    let path = crate::refresh::summary_path(ws);
+    let path = ws.refresh_summary();
     std::fs::write(&path, &json).map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))?;
     if g.json {
         println!("{json}");

@@ -2,7 +2,6 @@
 //! what is new. Made for cron: one run at a time per workspace (the store's lock, held for the
 //! whole run), a JSON summary, and a failure exit only when something failed.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -164,9 +163,4 @@ pub async fn refresh(
 fn finish(mut s: RefreshSummary, started: Instant) -> RefreshSummary {
     s.seconds = started.elapsed().as_secs_f64();
     s
-}
-
-/// Where `refresh` writes its JSON summary by default: beside the exports.
-pub fn summary_path(ws: &Workspace) -> PathBuf {
-    ws.root().join("refresh-summary.json")
 }

@@ -65,6 +65,16 @@ impl Workspace {
         self.root.join("logs")
     }
 
+    /// Validation run logs: `<instance>/<phase>-<run>.log`.
+    pub fn validate_logs_dir(&self) -> PathBuf {
+        self.logs_dir().join("validate")
+    }
+
+    /// The JSON summary of the last `refresh`.
+    pub fn refresh_summary(&self) -> PathBuf {
+        self.root.join("refresh-summary.json")
+    }
+
     /// Bare git mirrors, one per repository.
     pub fn mirrors_dir(&self) -> PathBuf {
         self.root.join("mirrors")

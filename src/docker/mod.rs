@@ -388,9 +388,14 @@ pub fn tar_files(files: &[(String, Vec<u8>)]) -> std::io::Result<Vec<u8>> {
     b.into_inner()
 }
 
+/// The last `n` non-blank lines of a text.
+pub fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
 /// The last `n` lines of a file, indented, for error messages.
 pub fn tail(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..].iter().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+    last_lines(&text, n).lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
 }

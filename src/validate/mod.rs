@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::build::suggested_recipe;
 use crate::cancel::Cancel;
-use crate::docker::{DockerError, Engine, RunOutput, RunSpec};
+use crate::docker::{last_lines, DockerError, Engine, RunOutput, RunSpec};
 use crate::git::Mirrors;
 use crate::model::RawInstance;
 use crate::progress::{set_total, Progress};
@@ -185,7 +185,7 @@ pub async fn validate(
     summary.swept_containers = engine.remove_containers_with_label(&format!("{}={}", label.0, label.1)).await?;
 
     let jobs = plan_jobs(store, &engine, mirrors, book, opts, &mut summary).await?;
-    let cx = Ctx { engine, opts, logs: ws.logs_dir().join("validate"), label, cancel: cancel.clone() };
+    let cx = Ctx { engine, opts, logs: ws.validate_logs_dir(), label, cancel: cancel.clone() };
     let bar = progress.bar("validate");
     set_total(&bar, jobs.len() as u64, "instances");
     let mut overheads = Vec::new();
@@ -364,11 +364,6 @@ fn text(out: &RunOutput, name: &str) -> Option<String> {
 
 fn number(out: &RunOutput, name: &str) -> Option<f64> {
     text(out, name).and_then(|t| t.trim().parse().ok())
-}
-
-fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// Reads a finished run. The structured results are authoritative; the `-rA` log is parsed only
