@@ -148,15 +148,21 @@ impl Store {
                 r.rejected.push((reason, n));
             }
         }
-        let images = self.latest_instance_images()?;
-        let mut built: std::collections::HashMap<String, u64> = Default::default();
-        for id in images.keys() {
-            if let Some((prefix, _)) = id.rsplit_once('-') {
-                *built.entry(prefix.to_string()).or_default() += 1;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT i.repo, count(DISTINCT img.instance_id) FROM images img JOIN instances i USING (instance_id)
+                 WHERE img.tier = 'instance' AND img.status = 'built' GROUP BY i.repo",
+            )
+            .map_err(self.db_err())?;
+        let built = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64)))
+            .map_err(self.db_err())?;
+        for b in built {
+            let (repo, n) = b.map_err(self.db_err())?;
+            if let Some(r) = rows.iter_mut().find(|r| r.repo == repo) {
+                r.instances_built = n;
             }
-        }
-        for r in &mut rows {
-            r.instances_built = built.get(&r.repo.replace('/', "__")).copied().unwrap_or(0);
         }
         Ok(rows)
     }
