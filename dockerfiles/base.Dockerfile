@@ -6,12 +6,16 @@
 {{from}}
 LABEL swegym.python.version="{{python}}"
 COPY ca.crt /usr/local/share/ca-certificates/swegym-extra.crt
+# UV_COMPILE_BYTECODE: `pip install` goes through uv (the pip shim), and uv writes no .pyc where
+# pip does; a dependency compiled at test time can then warn (SyntaxWarning), and a project that
+# turns warnings into errors (flask's `filterwarnings = error`) fails to collect.
 ENV DEBIAN_FRONTEND=noninteractive \
     SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
     PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
     REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt \
     UV_NATIVE_TLS=1 \
     UV_SYSTEM_CERTS=1 \
+    UV_COMPILE_BYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_INPUT=1 \
     VIRTUAL_ENV=/opt/venv \
