@@ -4,6 +4,7 @@
 //! process; a lock file next to the database does, and lets `status` read while nobody writes.
 
 mod images;
+mod filter;
 mod import;
 mod mine;
 mod pin;
@@ -11,6 +12,7 @@ mod schema;
 mod status;
 mod validate;
 
+pub use filter::InstanceFilter;
 pub use images::{Check, ImageRecord, ImageStatus};
 pub use import::PublishedValues;
 pub use mine::{IssueRecord, KnownPull, MinedBatch, PullOutcome, PullRecord};

@@ -1,0 +1,86 @@
+//! Which instances a stage works on: the `--repo` and `--instance` options, as one value.
+
+use crate::model::RepoName;
+
+/// `--repo` and `--instance` selections; both empty selects everything. Repository names compare
+/// case-insensitively (GitHub's rule); instance ids exactly.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstanceFilter {
+    pub repos: Vec<RepoName>,
+    pub instances: Vec<String>,
+}
+
+impl InstanceFilter {
+    /// Everything.
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// Whether the filter selects this instance of this repository.
+    pub fn matches(&self, repo: &str, instance_id: &str) -> bool {
+        self.matches_repo(repo) && (self.instances.is_empty() || self.instances.iter().any(|i| i == instance_id))
+    }
+
+    /// Whether the filter selects (some instances of) this repository.
+    pub fn matches_repo(&self, repo: &str) -> bool {
+        self.repos.is_empty() || self.repos.iter().any(|r| r.to_string().eq_ignore_ascii_case(repo))
+    }
+
+    /// A SQL condition over the given repository and instance-id columns, with its parameters in
+    /// order (`TRUE` and none when the filter selects everything).
+    pub fn sql(&self, repo_column: &str, id_column: &str) -> (String, Vec<String>) {
+        let mut conditions = Vec::new();
+        let mut params = Vec::new();
+        if !self.repos.is_empty() {
+            let marks = vec!["lower(?)"; self.repos.len()].join(", ");
+            conditions.push(format!("lower({repo_column}) IN ({marks})"));
+            params.extend(self.repos.iter().map(ToString::to_string));
+        }
+        if !self.instances.is_empty() {
+            let marks = vec!["?"; self.instances.len()].join(", ");
+            conditions.push(format!("{id_column} IN ({marks})"));
+            params.extend(self.instances.iter().cloned());
+        }
+        if conditions.is_empty() {
+            ("TRUE".to_string(), params)
+        } else {
+            (conditions.join(" AND "), params)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter(repos: &[&str], instances: &[&str]) -> InstanceFilter {
+        InstanceFilter {
+            repos: repos.iter().map(|r| r.parse().expect("valid repo name")).collect(),
+            instances: instances.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn empty_filter_selects_everything() {
+        let f = InstanceFilter::all();
+        assert!(f.matches("getmoto/moto", "getmoto__moto-1"));
+        assert_eq!(f.sql("repo", "instance_id"), ("TRUE".to_string(), vec![]));
+    }
+
+    #[test]
+    fn repo_names_compare_case_insensitively_instance_ids_exactly() {
+        let f = filter(&["GetMoto/Moto"], &[]);
+        assert!(f.matches("getmoto/moto", "getmoto__moto-1"));
+        assert!(!f.matches("python/mypy", "python__mypy-1"));
+        let f = filter(&[], &["getmoto__moto-1"]);
+        assert!(f.matches("getmoto/moto", "getmoto__moto-1"));
+        assert!(!f.matches("getmoto/moto", "GETMOTO__moto-1"));
+    }
+
+    #[test]
+    fn sql_condition_has_one_parameter_per_value() {
+        let (sql, params) = filter(&["getmoto/moto", "python/mypy"], &["x-1"]).sql("i.repo", "i.instance_id");
+        assert_eq!(sql, "lower(i.repo) IN (lower(?), lower(?)) AND i.instance_id IN (?)");
+        assert_eq!(params, ["getmoto/moto", "python/mypy", "x-1"]);
+    }
+}
