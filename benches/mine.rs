@@ -5,6 +5,8 @@
 //! The fake server shares the machine (and the tokio runtime) with the client, so the rate is a
 //! lower bound for a real deployment, where GitHub's latency dominates instead.
 
+// The integration tests' fake GitHub; the bench drives only its happy path (no faults, no edits).
+#[expect(dead_code, reason = "fault injection and repository edits are used by tests/it only")]
 #[path = "../tests/it/support/fake_github.rs"]
 mod fake_github;
 
@@ -14,10 +16,11 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use fake_github::{FakeComment, FakeCommit, FakeGitHub, FakeIssue, FakePull, FakeRepo};
-use swegym_build::cancel::Cancel;
+use swegym_build::context::Context;
 use swegym_build::github::{ClientConfig, GitHub, Token};
 use swegym_build::mine::{self, MineOptions};
 use swegym_build::progress::Progress;
+use swegym_build::recipe::RecipeBook;
 use swegym_build::store::{Access, Store};
 use swegym_build::workspace::Workspace;
 
@@ -116,9 +119,11 @@ fn main() {
             let mut cfg = ClientConfig::new(fake.api_url(), vec![Token::new("bench")]);
             cfg.retry_base = Duration::from_millis(5);
             let gh = Arc::new(GitHub::new(cfg, Arc::new(|_| {})).expect("client"));
-            let mut store = Store::open(&ws, Access::ReadWrite).expect("store");
+            let store = Store::open(&ws, Access::ReadWrite).expect("store");
+            let recipes = RecipeBook::default();
+            let mut cx = Context::new(ws.clone(), store, swegym_build::git::DEFAULT_GIT_URL, recipes, Progress::hidden());
             let started = Instant::now();
-            let s = mine::mine(&mut store, gh, &opts, &Progress::hidden(), &Cancel::new()).await.expect("mine");
+            let s = mine::mine(&mut cx, gh, &opts).await.expect("mine");
             let secs = started.elapsed().as_secs_f64();
             results.push((label, secs, s));
         }

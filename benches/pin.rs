@@ -11,12 +11,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use swegym_build::cancel::Cancel;
-use swegym_build::git::Mirrors;
+use swegym_build::context::Context;
+use swegym_build::import::ImportOptions;
 use swegym_build::pin::{self, PinOptions};
 use swegym_build::progress::Progress;
 use swegym_build::recipe::{Recipe, RecipeBook, RecipeSource};
-use swegym_build::store::{Access, Store};
+use swegym_build::store::{Access, InstanceFilter, Store};
 use swegym_build::workspace::Workspace;
 
 fn arg(name: &str) -> Option<String> {
@@ -122,15 +122,17 @@ fn main() {
             vec![("file rule", file_book), ("tag rule", tag_book)],
         )
     };
-    let mut store = Store::open(&ws, Access::ReadWrite).unwrap();
-    let imported = swegym_build::import::import(&mut store, &jsonl, None).unwrap();
+    let store = Store::open(&ws, Access::ReadWrite).unwrap();
+    let mut cx = Context::new(ws, store, &url, RecipeBook::default(), Progress::hidden());
+    let import = ImportOptions { path: jsonl, format: None };
+    let imported = swegym_build::import::import(&mut cx, &import).unwrap();
     println!("{} instances of {repo}", imported.imported);
-    let mirrors = Mirrors::new(ws.mirrors_dir(), url);
     // Warm the mirror (the clone is not what is measured).
-    mirrors.open(&repo.parse().unwrap()).unwrap();
+    cx.mirrors.open(&repo.parse().unwrap()).unwrap();
     for (name, book) in books {
-        let opts = PinOptions { repos: vec![], force: true };
-        let s = pin::pin(&mut store, &mirrors, &book, &opts, &Progress::hidden(), &Cancel::new()).unwrap();
+        let opts = PinOptions { filter: InstanceFilter::all(), force: true };
+        cx.recipes = book;
+        let s = pin::pin(&mut cx, &opts).unwrap();
         println!(
             "{name}: {} pinned, {} without version, {:.2}s → {:.0} instances/s (target ≥ 1000); {} versions",
             s.pinned,

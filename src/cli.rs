@@ -1,11 +1,15 @@
-//! Command-line definitions (clap). No logic here: `app` runs them.
+//! Command-line definitions (clap) and the parsers that check each value, so a bad option is a
+//! usage error (exit 2) naming the flag before any work starts. No logic here: `app` runs them.
 
 use std::path::PathBuf;
+use std::str::FromStr;
 
+use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand};
 
 use crate::export::{Format, Split};
 use crate::import::InputFormat;
+use crate::model::RepoName;
 use crate::workspace::{env, DEFAULT_GITHUB_API_URL, DEFAULT_WORKSPACE};
 
 /// Turns GitHub history into executable training environments for software-engineering agents.
@@ -97,19 +101,19 @@ pub enum Command {
 pub struct MineArgs {
     /// A repository to mine, OWNER/NAME (repeatable).
     #[arg(long = "repo", value_name = "OWNER/NAME")]
-    pub repos: Vec<String>,
+    pub repos: Vec<RepoName>,
     /// A file of repositories, one OWNER/NAME per line; `#` starts a comment
     /// (e.g. data/repos/swe-gym.txt, SWE-Gym's 11 repositories).
     #[arg(long = "repos", value_name = "FILE")]
     pub repos_file: Option<PathBuf>,
     /// Ignore pull requests created before this date (YYYY-MM-DD or RFC 3339).
-    #[arg(long, value_name = "DATE")]
-    pub since: Option<String>,
+    #[arg(long, value_name = "DATE", value_parser = parse_since)]
+    pub since: Option<DateTime<Utc>>,
     /// List at most N pull requests per repository (a partial scan: the cursor does not move).
     #[arg(long, value_name = "N")]
     pub max_pulls: Option<usize>,
     /// Pull requests processed at once.
-    #[arg(long, short, default_value_t = 4, value_name = "N")]
+    #[arg(long, short, default_value_t = 4, value_name = "N", value_parser = at_least_one::<usize>)]
     pub jobs: usize,
     /// Re-list every pull request instead of stopping at the last run's cursor.
     #[arg(long)]
@@ -134,7 +138,7 @@ pub struct SourceArgs {
 pub struct PinArgs {
     /// Only this repository, OWNER/NAME (repeatable); all when not given.
     #[arg(long = "repo", value_name = "OWNER/NAME")]
-    pub repos: Vec<String>,
+    pub repos: Vec<RepoName>,
     /// Pin again even instances already pinned by the current rule.
     #[arg(long)]
     pub force: bool,
@@ -146,12 +150,12 @@ pub struct PinArgs {
 pub struct BuildArgs {
     /// Only this repository, OWNER/NAME (repeatable); all pinned instances when not given.
     #[arg(long = "repo", value_name = "OWNER/NAME")]
-    pub repos: Vec<String>,
+    pub repos: Vec<RepoName>,
     /// Only this instance id (repeatable).
     #[arg(long = "instance", value_name = "ID")]
     pub instances: Vec<String>,
     /// Instance images built at once.
-    #[arg(long, short, default_value_t = 2, value_name = "N")]
+    #[arg(long, short, default_value_t = 2, value_name = "N", value_parser = at_least_one::<usize>)]
     pub jobs: usize,
     /// Rebuild environment and instance images even when an image with the same inputs exists.
     #[arg(long)]
@@ -169,12 +173,12 @@ pub struct BuildArgs {
 pub struct ValidateArgs {
     /// Only this repository, OWNER/NAME (repeatable); all instances with an image when not given.
     #[arg(long = "repo", value_name = "OWNER/NAME")]
-    pub repos: Vec<String>,
+    pub repos: Vec<RepoName>,
     /// Only this instance id (repeatable).
     #[arg(long = "instance", value_name = "ID")]
     pub instances: Vec<String>,
     /// Instances validated at once (each runs one container at a time).
-    #[arg(long, short, default_value_t = 2, value_name = "N")]
+    #[arg(long, short, default_value_t = 2, value_name = "N", value_parser = at_least_one::<usize>)]
     pub jobs: usize,
     #[command(flatten)]
     pub limits: RunLimitArgs,
@@ -192,14 +196,14 @@ pub struct RefreshArgs {
     pub repos_file: Option<PathBuf>,
     /// A repository, OWNER/NAME (repeatable).
     #[arg(long = "repo", value_name = "OWNER/NAME")]
-    pub repos: Vec<String>,
+    pub repos: Vec<RepoName>,
     /// mine: ignore pull requests created before this date (YYYY-MM-DD or RFC 3339).
-    #[arg(long, value_name = "DATE")]
-    pub since: Option<String>,
+    #[arg(long, value_name = "DATE", value_parser = parse_since)]
+    pub since: Option<DateTime<Utc>>,
     #[command(flatten)]
     pub github: GitHubArgs,
     /// Pull requests mined at once; images built and instances validated at once.
-    #[arg(long, short, default_value_t = 2, value_name = "N")]
+    #[arg(long, short, default_value_t = 2, value_name = "N", value_parser = at_least_one::<usize>)]
     pub jobs: usize,
     #[command(flatten)]
     pub image: ImageArgs,
@@ -249,7 +253,7 @@ pub struct ImageArgs {
     #[arg(long, value_name = "DIR")]
     pub dockerfiles: Option<PathBuf>,
     /// Time limit for each image's check container, in seconds.
-    #[arg(long, default_value_t = 600, value_name = "SECS")]
+    #[arg(long, default_value_t = 600, value_name = "SECS", value_parser = at_least_one::<u64>)]
     pub check_timeout: u64,
 }
 
@@ -257,19 +261,19 @@ pub struct ImageArgs {
 #[derive(Debug, Args)]
 pub struct RunLimitArgs {
     /// Runs per phase; a test whose outcome differs between runs is flaky.
-    #[arg(long, default_value_t = 3, value_name = "K")]
+    #[arg(long, default_value_t = 3, value_name = "K", value_parser = at_least_one::<u32>)]
     pub runs: u32,
     /// Time limit of one run (one container), in seconds.
-    #[arg(long, default_value_t = 1800, value_name = "SECS")]
+    #[arg(long, default_value_t = 1800, value_name = "SECS", value_parser = at_least_one::<u64>)]
     pub timeout: u64,
     /// Memory limit per container, e.g. 4g, 512m.
-    #[arg(long, default_value = "4g", value_name = "SIZE")]
-    pub memory: String,
+    #[arg(long, default_value = "4g", value_name = "SIZE", value_parser = parse_size)]
+    pub memory: i64,
     /// Process limit per container.
-    #[arg(long, default_value_t = 1024, value_name = "N")]
+    #[arg(long, default_value_t = 1024, value_name = "N", value_parser = at_least_one::<i64>)]
     pub pids: i64,
     /// CPUs per container (fractions allowed).
-    #[arg(long, default_value_t = 1.0, value_name = "N")]
+    #[arg(long, default_value_t = 1.0, value_name = "N", value_parser = positive_number)]
     pub cpus: f64,
 }
 
@@ -290,7 +294,7 @@ pub enum RecipeCommand {
 pub struct SuggestArgs {
     /// The repository, OWNER/NAME.
     #[arg(long, value_name = "OWNER/NAME")]
-    pub repo: String,
+    pub repo: RepoName,
     /// The commit to inspect (default: the mirror's HEAD).
     #[arg(long, value_name = "SHA")]
     pub commit: Option<String>,
@@ -329,4 +333,110 @@ pub struct ExportArgs {
     /// Do not write the dataset card (README.md) and chart.
     #[arg(long)]
     pub no_card: bool,
+}
+
+/// A whole number of at least 1 (`--jobs`, `--runs`, `--timeout`, `--pids` …).
+fn at_least_one<T: FromStr + PartialOrd + From<u8>>(s: &str) -> Result<T, String> {
+    match s.trim().parse::<T>() {
+        Ok(n) if n >= T::from(1) => Ok(n),
+        _ => Err("expected a whole number of at least 1".into()),
+    }
+}
+
+/// A positive number, fractions allowed (`--cpus 0.5`).
+fn positive_number(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(n) if n > 0.0 && n.is_finite() => Ok(n),
+        _ => Err("expected a positive number such as 2 or 0.5".into()),
+    }
+}
+
+/// A memory size in bytes: `4g`, `512m`, `1024k`, or a number of bytes.
+pub fn parse_size(s: &str) -> Result<i64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    match num.trim().parse::<f64>() {
+        Ok(n) if n > 0.0 && (n * mult as f64) < i64::MAX as f64 => Ok((n * mult as f64) as i64),
+        _ => Err("expected a size such as 4g, 512m or 1073741824".into()),
+    }
+}
+
+/// `YYYY-MM-DD` (midnight UTC) or an RFC 3339 time.
+pub fn parse_since(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| "expected a date like 2024-01-31 or 2024-01-31T12:00:00Z".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("swegym-build").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn since_accepts_dates_and_rfc3339() {
+        assert_eq!(parse_since("2024-01-31").unwrap().to_rfc3339(), "2024-01-31T00:00:00+00:00");
+        assert_eq!(parse_since("2024-01-31T12:00:00Z").unwrap().to_rfc3339(), "2024-01-31T12:00:00+00:00");
+        assert!(parse_since("yesterday").is_err());
+    }
+
+    #[test]
+    fn sizes_in_units_and_bytes() {
+        assert_eq!(parse_size("4g"), Ok(4 << 30));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("1024kb"), Ok(1 << 20));
+        assert_eq!(parse_size("1073741824"), Ok(1 << 30));
+        for bad in ["", "0", "-1g", "lots", "1e300g"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn repo_must_be_owner_slash_name_for_every_stage() {
+        for stage in ["mine", "pin", "build", "validate", "refresh"] {
+            let e = parse(&[stage, "--repo", "not-a-repo"]).expect_err(stage);
+            assert_eq!(e.exit_code(), 2, "{stage}");
+            let text = e.to_string();
+            assert!(text.contains("--repo") && text.contains("OWNER/NAME"), "{stage}: {text}");
+        }
+        let e = parse(&["recipe", "suggest", "--repo", "x"]).expect_err("suggest");
+        assert!(e.to_string().contains("OWNER/NAME"));
+    }
+
+    #[test]
+    fn jobs_and_limits_must_be_at_least_one() {
+        for (args, flag) in [
+            (&["mine", "--repo", "a/b", "--jobs", "0"][..], "--jobs"),
+            (&["build", "-j", "0"], "--jobs"),
+            (&["validate", "--jobs=-1"], "--jobs"),
+            (&["validate", "--runs", "0"], "--runs"),
+            (&["validate", "--timeout", "0"], "--timeout"),
+            (&["validate", "--pids", "0"], "--pids"),
+            (&["validate", "--cpus", "0"], "--cpus"),
+            (&["validate", "--memory", "none"], "--memory"),
+            (&["refresh", "--jobs", "0"], "--jobs"),
+            (&["build", "--check-timeout", "0"], "--check-timeout"),
+        ] {
+            let e = parse(args).expect_err(&args.join(" "));
+            assert_eq!(e.exit_code(), 2);
+            assert!(e.to_string().contains(flag), "{args:?}: {e}");
+        }
+        let ok = parse(&["validate", "--jobs", "3", "--cpus", "0.5", "--memory", "512m"]).expect("valid");
+        let Command::Validate(v) = ok.command else { panic!("validate") };
+        assert_eq!((v.jobs, v.limits.cpus, v.limits.memory), (3, 0.5, 512 << 20));
+    }
 }

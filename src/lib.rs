@@ -8,6 +8,7 @@ pub mod app;
 pub mod build;
 pub mod cancel;
 pub mod cli;
+pub mod context;
 pub mod docker;
 pub mod error;
 pub mod export;

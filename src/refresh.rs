@@ -8,21 +8,17 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::build::{self, BuildOptions, BuildSummary, Templates};
-use crate::cancel::Cancel;
+use crate::context::Context;
 use crate::export::{self, ExportOptions, ExportSummary};
-use crate::git::Mirrors;
 use crate::github::GitHub;
 use crate::mine::{self, MineOptions, MineSummary};
 use crate::pin::{self, PinOptions, PinSummary};
-use crate::progress::Progress;
-use crate::recipe::RecipeBook;
-use crate::store::Store;
 use crate::validate::{self, ValidateOptions, ValidateSummary};
-use crate::workspace::Workspace;
 
-/// Settings of each stage; their `repos` filters are set from `mine.repos`.
+/// Settings of each stage; the later stages' filters select the repositories mined.
 pub struct RefreshOptions {
     pub mine: MineOptions,
+    pub pin: PinOptions,
     pub build: BuildOptions,
     pub validate: ValidateOptions,
     pub export: ExportOptions,
@@ -62,20 +58,13 @@ pub struct RefreshSummary {
 /// Runs every stage in order; stops early only when interrupted or when a stage cannot run at
 /// all (a database or engine error). Failures of single repositories or images are recorded and
 /// the next stages go on with what succeeded.
-#[allow(clippy::too_many_arguments)]
 pub async fn refresh(
-    store: &mut Store,
-    ws: &Workspace,
+    cx: &mut Context,
     gh: Arc<GitHub>,
-    mirrors: &Mirrors,
-    book: &RecipeBook,
     templates: Templates,
     opts: &RefreshOptions,
-    progress: &Progress,
-    cancel: &Cancel,
 ) -> Result<RefreshSummary, RefreshError> {
     let started = Instant::now();
-    let repos: Vec<String> = opts.mine.repos.iter().map(ToString::to_string).collect();
     let mut s = RefreshSummary {
         mine: None,
         pin: None,
@@ -88,8 +77,8 @@ pub async fn refresh(
         seconds: 0.0,
     };
 
-    progress.println("refresh: mine");
-    let m = mine::mine(store, gh, &opts.mine, progress, cancel).await?;
+    cx.progress.println("refresh: mine");
+    let m = mine::mine(cx, gh, &opts.mine).await?;
     for r in &m.repos {
         if let Some(e) = &r.error {
             s.failures.push(format!("mine {}: {e}", r.repo));
@@ -104,8 +93,8 @@ pub async fn refresh(
         return Ok(finish(s, started));
     }
 
-    progress.println("refresh: pin");
-    let p = pin::pin(store, mirrors, book, &PinOptions { repos: repos.clone(), force: false }, progress, cancel)?;
+    cx.progress.println("refresh: pin");
+    let p = pin::pin(cx, &opts.pin)?;
     for r in &p.repos {
         if let Some(e) = &r.error {
             s.failures.push(format!("pin {}: {e}", r.repo));
@@ -118,10 +107,8 @@ pub async fn refresh(
         return Ok(finish(s, started));
     }
 
-    progress.println("refresh: build");
-    let mut bo = opts.build.clone();
-    bo.repos = repos.clone();
-    let b = build::build(store, ws, mirrors, book, templates, &bo, progress, cancel).await?;
+    cx.progress.println("refresh: build");
+    let b = build::build(cx, templates, &opts.build).await?;
     for i in b.images.iter().filter(|i| i.state == "failed") {
         s.failures.push(format!(
             "build {}: {}",
@@ -136,10 +123,8 @@ pub async fn refresh(
         return Ok(finish(s, started));
     }
 
-    progress.println("refresh: validate");
-    let mut vo = opts.validate.clone();
-    vo.repos = repos.clone();
-    let v = validate::validate(store, ws, mirrors, book, &vo, progress, cancel).await?;
+    cx.progress.println("refresh: validate");
+    let v = validate::validate(cx, &opts.validate).await?;
     s.changed |= v.validated > 0;
     s.interrupted |= v.interrupted;
     s.validate = Some(v);
@@ -154,8 +139,8 @@ pub async fn refresh(
             .any(|f| !opts.export.out_dir.join(format!("{}.{}", split.as_str(), f.extension())).exists())
     });
     if s.changed || missing {
-        progress.println("refresh: export");
-        s.export = Some(export::export(store, &opts.export)?);
+        cx.progress.println("refresh: export");
+        s.export = Some(export::export(cx, &opts.export)?);
     }
     Ok(finish(s, started))
 }

@@ -22,12 +22,13 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::cancel::Cancel;
+use crate::context::Context;
 use crate::docker::{DockerError, Engine, RunSpec};
 use crate::git::{History, Mirrors};
 use crate::model::{RawInstance, RepoName};
 use crate::pin::recipe_label;
 use crate::progress::{set_total, Progress};
-use crate::recipe::{short_hash, EnvSpec, PythonVersion, Recipe, RecipeBook, TestSelection};
+use crate::recipe::{short_hash, EnvSpec, PythonVersion, Recipe, TestSelection};
 use crate::store::{Check, ImageRecord, Store, StoreError, VersionRecord};
 use crate::workspace::Workspace;
 
@@ -154,15 +155,11 @@ struct Ctx<'a> {
 
 /// Builds every image the selected pinned instances need.
 pub async fn build(
-    store: &mut Store,
-    ws: &Workspace,
-    mirrors: &Mirrors,
-    book: &RecipeBook,
+    context: &mut Context,
     templates: Templates,
     opts: &BuildOptions,
-    progress: &Progress,
-    cancel: &Cancel,
 ) -> Result<BuildSummary, BuildError> {
+    let Context { store, workspace: ws, mirrors, recipes: book, progress, cancel } = context;
     let started = Instant::now();
     let engine = Engine::connect().await?;
     let ca = match &opts.ca_cert {

@@ -13,12 +13,14 @@ use std::path::{Path, PathBuf};
 use duckdb::params;
 use serde::Serialize;
 
+use crate::context::Context;
 use crate::model::ExportRow;
 use crate::store::{now_ts, Store, StoreError};
 
 /// Which instances to export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Split {
     /// Every mined or imported instance with a non-empty `test_patch` (not validated; lists empty).
     Raw,
@@ -29,29 +31,25 @@ pub enum Split {
 }
 
 impl Split {
+    /// `raw`, `full` or `lite`: the file name of the split.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Split::Raw => "raw",
-            Split::Full => "full",
-            Split::Lite => "lite",
-        }
+        self.into()
     }
 }
 
 /// File formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Format {
     Jsonl,
     Parquet,
 }
 
 impl Format {
+    /// `jsonl` or `parquet`.
     pub fn extension(self) -> &'static str {
-        match self {
-            Format::Jsonl => "jsonl",
-            Format::Parquet => "parquet",
-        }
+        self.into()
     }
 }
 
@@ -97,7 +95,8 @@ pub enum ExportError {
 pub const CHART_FILE: &str = "repos.svg";
 
 /// Writes `<out_dir>/<split>.<ext>` for each split and format, then the dataset card.
-pub fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary, ExportError> {
+pub fn export(cx: &mut Context, opts: &ExportOptions) -> Result<ExportSummary, ExportError> {
+    let store = &cx.store;
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ExportError::Io { path, source }

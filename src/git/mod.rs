@@ -179,30 +179,6 @@ impl Mirror {
         let c = self.git.find_commit(oid).map_err(self.git_err())?;
         Ok(DateTime::from_timestamp(c.time().seconds(), 0).unwrap_or_default())
     }
-
-    /// The nearest tag reachable from `sha` and how many commits lie between them
-    /// (`git describe --tags`), or `None` when no tag is reachable.
-    pub fn nearest_tag(&self, sha: &str) -> Result<Option<(String, usize)>, GitError> {
-        let oid = self.ensure_commit(sha)?;
-        let commit = self.git.find_object(oid, Some(git2::ObjectType::Commit)).map_err(self.git_err())?;
-        let mut opts = git2::DescribeOptions::new();
-        opts.describe_tags();
-        let described = match commit.describe(&opts) {
-            Ok(d) => d,
-            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
-            Err(e) => return Err(self.git_err()(e)),
-        };
-        let mut fmt = git2::DescribeFormatOptions::new();
-        fmt.always_use_long_format(true);
-        let text = described.format(Some(&fmt)).map_err(self.git_err())?;
-        // `<tag>-<n>-g<abbrev>`; the tag itself may contain dashes.
-        let mut parts = text.rsplitn(3, '-');
-        let (_hash, n, tag) = (parts.next(), parts.next(), parts.next());
-        match (tag, n.and_then(|n| n.parse().ok())) {
-            (Some(tag), Some(n)) => Ok(Some((tag.to_string(), n))),
-            _ => Ok(None),
-        }
-    }
 }
 
 impl Mirror {
@@ -382,7 +358,10 @@ mod tests {
         assert_eq!(m.read_file(&c1, "version.py").unwrap().unwrap(), b"__version__ = \"1.2.0\"\n");
         assert_eq!(m.read_file(&c2, "version.py").unwrap().unwrap(), b"__version__ = \"1.3.0.dev0\"\n");
         assert_eq!(m.read_file(&c2, "missing.py").unwrap(), None);
-        assert_eq!(m.nearest_tag(&c2).unwrap(), Some(("v1.2.0".to_string(), 1)));
+        // The nearest version tag, through the one-pass walk `pin` uses (`git describe --tags`).
+        let nearest = m.nearest_tags_all(&m.tags_by_commit().unwrap(), &|_| true).unwrap();
+        let c2_oid = git2::Oid::from_str(&c2).unwrap();
+        assert_eq!(nearest.get(&c2_oid).cloned(), Some(("v1.2.0".to_string(), 1)));
         assert_eq!(m.commit_time(&c1).unwrap().to_rfc3339(), "2024-01-02T03:04:05+00:00");
 
         // A commit made upstream after the clone is fetched on demand.

@@ -21,9 +21,12 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::time::Instant;
 
+use crate::workspace::env;
+
 /// What a request was for; requests are counted per kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, strum::IntoStaticStr, strum::VariantArray)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum RequestKind {
     PullList,
     Commits,
@@ -33,16 +36,12 @@ pub enum RequestKind {
 }
 
 impl RequestKind {
-    pub const ALL: [RequestKind; 5] = [Self::PullList, Self::Commits, Self::Issue, Self::Comments, Self::Diff];
+    /// Every kind, in declaration order (the order of the counters).
+    pub const ALL: &'static [RequestKind] = <Self as strum::VariantArray>::VARIANTS;
 
+    /// The name used in summaries and the store, e.g. `pull_list`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::PullList => "pull_list",
-            Self::Commits => "commits",
-            Self::Issue => "issue",
-            Self::Comments => "comments",
-            Self::Diff => "diff",
-        }
+        self.into()
     }
 
     fn index(self) -> usize {
@@ -116,6 +115,20 @@ pub struct Token(String);
 impl Token {
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
+    }
+
+    /// Tokens from `GITHUB_TOKENS` (comma-separated, used in rotation), else `GITHUB_TOKEN`.
+    pub fn from_env() -> Vec<Token> {
+        let many = std::env::var(env::GITHUB_TOKENS).unwrap_or_default();
+        let mut tokens: Vec<Token> = many.split(',').map(str::trim).filter(|t| !t.is_empty()).map(Token::new).collect();
+        if tokens.is_empty() {
+            if let Ok(t) = std::env::var(env::GITHUB_TOKEN) {
+                if !t.trim().is_empty() {
+                    tokens.push(Token::new(t.trim()));
+                }
+            }
+        }
+        tokens
     }
 }
 

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::context::Context;
 use crate::model::{RawInstance, RepoName};
 use crate::store::{PublishedValues, Store, StoreError};
 
@@ -152,10 +153,20 @@ fn convert(row: PublishedRow, source: &str) -> Result<(RawInstance, PublishedVal
     Ok((instance, published))
 }
 
+/// What to import.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// A JSONL or Parquet file.
+    pub path: PathBuf,
+    /// The file's format; detected from the extension, else the first bytes, when `None`.
+    pub format: Option<InputFormat>,
+}
+
 /// Reads `path` (format from `format`, else the extension, else the first bytes) and stores every
 /// row in one transaction: a bad row fails the whole import, naming file and line.
-pub fn import(store: &mut Store, path: &Path, format: Option<InputFormat>) -> Result<ImportSummary, ImportError> {
-    let format = match format {
+pub fn import(cx: &mut Context, opts: &ImportOptions) -> Result<ImportSummary, ImportError> {
+    let (store, path) = (&mut cx.store, opts.path.as_path());
+    let format = match opts.format {
         Some(f) => f,
         None => detect_format(path)?,
     };

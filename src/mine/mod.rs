@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::cancel::Cancel;
+use crate::context::Context;
 use crate::github::models::{IssueComment, IssueDetail, PullCommit, PullSummary};
 use crate::github::{GitHub, GitHubError, Page, RequestKind};
 use crate::model::{RawInstance, RepoName};
@@ -180,13 +181,8 @@ type IssueCache = Arc<Mutex<HashMap<u64, IssueRecord>>>;
 
 /// Runs the stage over every repository in `opts`. A repository that fails is reported in its
 /// summary and the others go on; only store failures, a bad token or a bad API URL stop the run.
-pub async fn mine(
-    store: &mut Store,
-    gh: Arc<GitHub>,
-    opts: &MineOptions,
-    progress: &Progress,
-    cancel: &Cancel,
-) -> Result<MineSummary, MineError> {
+pub async fn mine(cx: &mut Context, gh: Arc<GitHub>, opts: &MineOptions) -> Result<MineSummary, MineError> {
+    let Context { store, progress, cancel, .. } = cx;
     let started = Instant::now();
     let mut summary = MineSummary::default();
     for repo in &opts.repos {

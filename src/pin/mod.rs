@@ -14,20 +14,20 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::cancel::Cancel;
-use crate::git::{GitError, Mirror, Mirrors};
+use crate::context::Context;
+use crate::git::{GitError, Mirror};
 use crate::model::RepoName;
-use crate::progress::{set_total, Progress};
-use crate::recipe::{short_hash, Recipe, RecipeBook, RecipeSource, VersionRule};
-use crate::store::{ts, PinCandidate, PinRecord, Store, StoreError, VersionRecord};
+use crate::progress::set_total;
+use crate::recipe::{short_hash, Recipe, RecipeSource, VersionRule};
+use crate::store::{ts, InstanceFilter, PinCandidate, PinRecord, Store, StoreError, VersionRecord};
 
 use version::{Found, NotFound, TagCache};
 
 /// What to pin.
 #[derive(Debug, Clone, Default)]
 pub struct PinOptions {
-    /// Only these repositories (all when empty).
-    pub repos: Vec<String>,
+    /// Which instances (`--repo`).
+    pub filter: InstanceFilter,
     /// Pin again even what is already pinned by the current rule.
     pub force: bool,
 }
@@ -79,16 +79,10 @@ const BATCH: usize = 2000;
 
 /// Pins every instance that needs it. Errors of one repository (a mirror that cannot be cloned)
 /// are recorded in its summary; only store errors stop the run.
-pub fn pin(
-    store: &mut Store,
-    mirrors: &Mirrors,
-    book: &RecipeBook,
-    opts: &PinOptions,
-    progress: &Progress,
-    cancel: &Cancel,
-) -> Result<PinSummary, PinError> {
+pub fn pin(cx: &mut Context, opts: &PinOptions) -> Result<PinSummary, PinError> {
+    let Context { store, mirrors, recipes: book, progress, cancel, .. } = cx;
     let started = Instant::now();
-    let candidates = store.pin_candidates(&opts.repos)?;
+    let candidates = store.pin_candidates(&opts.filter)?;
     let mut by_repo: BTreeMap<String, Vec<PinCandidate>> = BTreeMap::new();
     for c in candidates {
         by_repo.entry(c.repo.clone()).or_default().push(c);

@@ -8,7 +8,8 @@ use super::{db_error, int_list, now_ts, parse_int_list, Store, StoreError};
 use crate::model::RawInstance;
 
 /// What became of a pull request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum PullOutcome {
     /// Closed without merging: costs nothing beyond the list page.
     Unmerged,
@@ -25,22 +26,16 @@ pub enum PullOutcome {
 }
 
 impl PullOutcome {
-    pub const ALL: [PullOutcome; 6] =
-        [Self::Unmerged, Self::NoLink, Self::NoIssue, Self::NoPatch, Self::Instance, Self::Failed];
+    /// Every outcome.
+    pub const ALL: &'static [PullOutcome] = <Self as strum::VariantArray>::VARIANTS;
 
+    /// The stored name, e.g. `no_link`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Unmerged => "unmerged",
-            Self::NoLink => "no_link",
-            Self::NoIssue => "no_issue",
-            Self::NoPatch => "no_patch",
-            Self::Instance => "instance",
-            Self::Failed => "failed",
-        }
+        self.into()
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|o| o.as_str() == s)
+        s.parse().ok()
     }
 }
 

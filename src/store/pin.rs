@@ -3,7 +3,7 @@
 use duckdb::params;
 use serde::Serialize;
 
-use super::{db_error, now_ts, Store, StoreError};
+use super::{db_error, InstanceFilter, now_ts, Store, StoreError};
 
 /// An instance `pin` may have to (re)pin, with what is already recorded for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,19 +43,20 @@ pub struct VersionRecord {
 }
 
 impl Store {
-    /// Instances with a test patch (the executable pipeline's input) of the given repositories
-    /// (all when empty), with their current pin state.
-    pub fn pin_candidates(&self, repos: &[String]) -> Result<Vec<PinCandidate>, StoreError> {
+    /// The selected instances with a test patch (the executable pipeline's input), with their
+    /// current pin state.
+    pub fn pin_candidates(&self, filter: &InstanceFilter) -> Result<Vec<PinCandidate>, StoreError> {
+        let (selected, params) = filter.sql("i.repo", "i.instance_id");
         let mut stmt = self
             .conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT i.instance_id, i.repo, i.base_commit, p.rule_hash, p.version IS NOT NULL
                  FROM instances i LEFT JOIN pins p USING (instance_id)
-                 WHERE i.test_patch <> '' ORDER BY i.repo, i.instance_id",
-            )
+                 WHERE i.test_patch <> '' AND {selected} ORDER BY i.repo, i.instance_id"
+            ))
             .map_err(self.db_err())?;
         let rows = stmt
-            .query_map([], |r| {
+            .query_map(duckdb::params_from_iter(params), |r| {
                 Ok(PinCandidate {
                     instance_id: r.get(0)?,
                     repo: r.get(1)?,
@@ -65,11 +66,7 @@ impl Store {
                 })
             })
             .map_err(self.db_err())?;
-        let all = rows.collect::<Result<Vec<_>, _>>().map_err(self.db_err())?;
-        Ok(all
-            .into_iter()
-            .filter(|c| repos.is_empty() || repos.iter().any(|r| r.eq_ignore_ascii_case(&c.repo)))
-            .collect())
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.db_err())
     }
 
     /// Records pins in one transaction: appended to a staging table, then one upsert (row-by-row

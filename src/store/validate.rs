@@ -53,8 +53,15 @@ fn json_list(v: &[String]) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }
 
-fn parse_list(s: &str) -> Vec<String> {
-    serde_json::from_str(s).unwrap_or_default()
+/// Column `index` (named `column`) of `instance_id`'s row: a JSON list of test ids. A value that
+/// does not parse is an error naming the instance, never an empty list (which would silently drop
+/// tests from an export).
+fn parse_list(r: &duckdb::Row<'_>, instance_id: &str, index: usize, column: &str) -> duckdb::Result<Vec<String>> {
+    let text: String = r.get(index)?;
+    serde_json::from_str(&text).map_err(|e| {
+        let why = format!("instance {instance_id}: {column} holds {text:?}, not a JSON list of test ids: {e}");
+        duckdb::Error::FromSqlConversionFailure(index, duckdb::types::Type::Text, why.into())
+    })
 }
 
 impl Store {
@@ -154,21 +161,22 @@ impl Store {
             .map_err(self.db_err())?;
         let rows = stmt
             .query_map([], |r| {
+                let id: String = r.get(0)?;
                 Ok(ValidationRecord {
-                    instance_id: r.get(0)?,
+                    lists: OutcomeLists {
+                        fail_to_pass: parse_list(r, &id, 7, "fail_to_pass")?,
+                        pass_to_pass: parse_list(r, &id, 8, "pass_to_pass")?,
+                        fail_to_fail: parse_list(r, &id, 9, "fail_to_fail")?,
+                        pass_to_fail: parse_list(r, &id, 10, "pass_to_fail")?,
+                        flaky: parse_list(r, &id, 11, "flaky")?,
+                    },
+                    instance_id: id,
                     image: r.get(1)?,
                     settings_hash: r.get(2)?,
                     status: r.get(3)?,
                     reason: r.get(4)?,
                     detail: r.get(5)?,
                     runs: r.get::<_, i64>(6)?.max(0) as u32,
-                    lists: OutcomeLists {
-                        fail_to_pass: parse_list(&r.get::<_, String>(7)?),
-                        pass_to_pass: parse_list(&r.get::<_, String>(8)?),
-                        fail_to_fail: parse_list(&r.get::<_, String>(9)?),
-                        pass_to_fail: parse_list(&r.get::<_, String>(10)?),
-                        flaky: parse_list(&r.get::<_, String>(11)?),
-                    },
                     seconds: r.get(12)?,
                     overhead: r.get(13)?,
                 })
@@ -231,9 +239,9 @@ impl Store {
             .map_err(self.db_err())?;
         let rows = stmt
             .query_map([], |r| {
-                let list = |i: usize| r.get::<_, String>(i).map(|s| parse_list(&s));
+                let id: String = r.get(0)?;
+                let list = |i: usize, column: &str| parse_list(r, &id, i, column);
                 Ok(ExportRow {
-                    instance_id: r.get(0)?,
                     repo: r.get(1)?,
                     base_commit: r.get(2)?,
                     patch: r.get(3)?,
@@ -242,8 +250,8 @@ impl Store {
                     hints_text: r.get(6)?,
                     created_at: r.get(7)?,
                     version: r.get::<_, Option<String>>(8)?.unwrap_or_default(),
-                    fail_to_pass: list(9)?,
-                    pass_to_pass: list(10)?,
+                    fail_to_pass: list(9, "fail_to_pass")?,
+                    pass_to_pass: list(10, "pass_to_pass")?,
                     pull_number: Some(r.get::<_, i64>(11)?.max(0) as u64),
                     issue_numbers: Some(parse_int_list(&r.get::<_, String>(12)?)),
                     extended: Some(ExtendedFields {
@@ -252,13 +260,36 @@ impl Store {
                         python: r.get(15)?,
                         python_wanted: r.get(16)?,
                         recipe: r.get(17)?,
-                        flaky: list(18)?,
-                        fail_to_fail: list(19)?,
-                        pass_to_fail: list(20)?,
+                        flaky: list(18, "flaky")?,
+                        fail_to_fail: list(19, "fail_to_fail")?,
+                        pass_to_fail: list(20, "pass_to_fail")?,
                     }),
+                    instance_id: id,
                 })
             })
             .map_err(self.db_err())?;
         rows.collect::<Result<_, _>>().map_err(self.db_err())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Access;
+    use crate::workspace::Workspace;
+
+    #[test]
+    fn unparsable_stored_list_is_an_error_naming_the_instance() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&Workspace::new(dir.path()), Access::ReadWrite).unwrap();
+        store
+            .conn()
+            .execute_batch(
+                "INSERT INTO validations VALUES ('acme__widget-7', 'img', 'h', 'curated', NULL, NULL, 3,
+                 '[\"tests/test_a.py::test_x\"', '[]', '[]', '[]', '[]', 1.0, NULL, '2024-01-01T00:00:00Z')",
+            )
+            .unwrap();
+        let err = store.validations().expect_err("a truncated list must not read as empty").to_string();
+        assert!(err.contains("acme__widget-7") && err.contains("fail_to_pass"), "{err}");
     }
 }

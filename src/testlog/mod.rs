@@ -17,8 +17,23 @@ pub mod pytest_log;
 use std::fmt;
 
 /// Final outcome of one test, as pytest's terminal summary names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "UPPERCASE")]
+#[strum(serialize_all = "UPPERCASE", ascii_case_insensitive)]
 pub enum TestStatus {
     Passed,
     Failed,
@@ -26,49 +41,26 @@ pub enum TestStatus {
     /// Failed in setup or teardown (a fixture), or a collection error in the `-rA` text.
     Error,
     /// Expected failure (`xfail` marker or `pytest.xfail()`) that failed.
+    #[strum(to_string = "XFAIL", serialize = "xfailed")]
     XFail,
     /// Expected failure that passed. A strict xfail that passes is reported `Failed` by pytest.
+    #[strum(to_string = "XPASS", serialize = "xpassed")]
     XPass,
 }
 
 impl TestStatus {
-    pub const ALL: [TestStatus; 6] = [
-        TestStatus::Passed,
-        TestStatus::Failed,
-        TestStatus::Skipped,
-        TestStatus::Error,
-        TestStatus::XFail,
-        TestStatus::XPass,
-    ];
+    /// Every status.
+    pub const ALL: &'static [TestStatus] = <Self as strum::VariantArray>::VARIANTS;
 
     /// "PASSED", "FAILED", "SKIPPED", "ERROR", "XFAIL", "XPASS" (SWE-bench's names).
     pub fn as_str(self) -> &'static str {
-        match self {
-            TestStatus::Passed => "PASSED",
-            TestStatus::Failed => "FAILED",
-            TestStatus::Skipped => "SKIPPED",
-            TestStatus::Error => "ERROR",
-            TestStatus::XFail => "XFAIL",
-            TestStatus::XPass => "XPASS",
-        }
+        self.into()
     }
 
     /// The names of [`as_str`](Self::as_str), in any case; also pytest's category names
     /// `xfailed`/`xpassed`.
     pub fn parse(s: &str) -> Option<Self> {
-        let s = s.trim();
-        for st in Self::ALL {
-            if s.eq_ignore_ascii_case(st.as_str()) {
-                return Some(st);
-            }
-        }
-        if s.eq_ignore_ascii_case("xfailed") {
-            Some(TestStatus::XFail)
-        } else if s.eq_ignore_ascii_case("xpassed") {
-            Some(TestStatus::XPass)
-        } else {
-            None
-        }
+        s.trim().parse().ok()
     }
 
     /// Counts as passed for FAIL_TO_PASS/PASS_TO_PASS (PASSED, XFAIL, and non-strict XPASS as pytest reports it as passed).
@@ -92,7 +84,7 @@ mod tests {
 
     #[test]
     fn status_names_round_trip() {
-        for st in TestStatus::ALL {
+        for &st in TestStatus::ALL {
             assert_eq!(TestStatus::parse(st.as_str()), Some(st));
             assert_eq!(TestStatus::parse(&st.as_str().to_lowercase()), Some(st));
             assert_eq!(serde_json::to_string(&st).unwrap(), format!("\"{}\"", st.as_str()));
@@ -106,7 +98,7 @@ mod tests {
 
     #[test]
     fn pass_statuses() {
-        let passing: Vec<_> = TestStatus::ALL.into_iter().filter(|s| s.is_pass()).collect();
+        let passing: Vec<_> = TestStatus::ALL.iter().copied().filter(|s| s.is_pass()).collect();
         assert_eq!(passing, [TestStatus::Passed, TestStatus::XFail, TestStatus::XPass]);
     }
 }

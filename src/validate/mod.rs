@@ -19,10 +19,11 @@ use serde::Serialize;
 
 use crate::build::suggested_recipe;
 use crate::cancel::Cancel;
+use crate::context::Context;
 use crate::docker::{last_lines, DockerError, Engine, RunOutput, RunSpec};
 use crate::git::Mirrors;
 use crate::model::RawInstance;
-use crate::progress::{set_total, Progress};
+use crate::progress::set_total;
 use crate::recipe::{short_hash, EnvSpec, RecipeBook};
 use crate::store::{RunRecord, Store, StoreError, ValidationRecord};
 use crate::testlog::plugin::{parse_results, PLUGIN_SOURCE};
@@ -34,8 +35,9 @@ use classify::{classify, compare, describe_flaky, ListAgreement};
 use script::{out, plan, select_tests, Phase, Selection, DIR};
 
 /// Why an instance is not curated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, strum::IntoStaticStr, strum::EnumString)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Reason {
     /// `git apply` of the test patch failed at base_commit.
     TestPatchDoesNotApply,
@@ -54,16 +56,9 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// The stored code, e.g. `no_fail_to_pass`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::TestPatchDoesNotApply => "test_patch_does_not_apply",
-            Reason::PatchDoesNotApply => "patch_does_not_apply",
-            Reason::Timeout => "timeout",
-            Reason::EnvironmentBroken => "environment_broken",
-            Reason::NoTestsSelected => "no_tests_selected",
-            Reason::NoFailToPass => "no_fail_to_pass",
-            Reason::OnlyFlaky => "only_flaky",
-        }
+        self.into()
     }
 }
 
@@ -168,15 +163,8 @@ struct Ctx<'a> {
 }
 
 /// Validates the selected instances that have an instance image.
-pub async fn validate(
-    store: &mut Store,
-    ws: &Workspace,
-    mirrors: &Mirrors,
-    book: &RecipeBook,
-    opts: &ValidateOptions,
-    progress: &Progress,
-    cancel: &Cancel,
-) -> Result<ValidateSummary, ValidateError> {
+pub async fn validate(context: &mut Context, opts: &ValidateOptions) -> Result<ValidateSummary, ValidateError> {
+    let Context { store, workspace: ws, mirrors, recipes: book, progress, cancel } = context;
     let started = Instant::now();
     let engine = Engine::connect().await?;
     let mut summary = ValidateSummary::default();
@@ -329,17 +317,7 @@ fn outcome_of(job: &Job, r: &ValidationRecord) -> InstanceOutcome {
 }
 
 fn reason_from_str(s: &str) -> Option<Reason> {
-    [
-        Reason::TestPatchDoesNotApply,
-        Reason::PatchDoesNotApply,
-        Reason::Timeout,
-        Reason::EnvironmentBroken,
-        Reason::NoTestsSelected,
-        Reason::NoFailToPass,
-        Reason::OnlyFlaky,
-    ]
-    .into_iter()
-    .find(|r| r.as_str() == s)
+    s.parse().ok()
 }
 
 /// One run's result as read from its files.

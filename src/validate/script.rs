@@ -13,7 +13,8 @@ use crate::testlog::plugin::{PLUGIN_MODULE, PLUGIN_SOURCE, RESULTS_ENV};
 pub const DIR: &str = "/tmp/swegym-validate";
 
 /// Which phase a run belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Phase {
     /// `test_patch` only.
     Before,
@@ -22,11 +23,9 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// `before` or `after`, as stored and in log file names.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Before => "before",
-            Phase::After => "after",
-        }
+        self.into()
     }
 }
 

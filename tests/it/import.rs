@@ -1,7 +1,10 @@
 //! `import`: published datasets into the workspace, as if mined, with their published values kept.
 
 use serde_json::Value;
-use swegym_build::import::{import, InputFormat};
+use swegym_build::context::Context;
+use swegym_build::import::{import, ImportOptions, InputFormat};
+use swegym_build::progress::Progress;
+use swegym_build::recipe::RecipeBook;
 use swegym_build::store::{Access, Store};
 use swegym_build::workspace::Workspace;
 
@@ -94,9 +97,12 @@ fn parquet_with_json_string_lists_and_space_times() {
         db.execute_batch(&format!("COPY t TO '{}' (FORMAT PARQUET)", pq.display())).unwrap();
     }
     let ws = Workspace::new(dir.path().join("ws"));
-    let mut store = Store::open(&ws, Access::ReadWrite).unwrap();
-    let s = import(&mut store, &pq, None).unwrap();
+    let store = Store::open(&ws, Access::ReadWrite).unwrap();
+    let recipes = RecipeBook::embedded().unwrap();
+    let mut cx = Context::new(ws, store, swegym_build::git::DEFAULT_GIT_URL, recipes, Progress::hidden());
+    let s = import(&mut cx, &ImportOptions { path: pq.clone(), format: None }).unwrap();
     assert_eq!((s.rows, s.imported), (23, 23));
+    let store = &cx.store;
     let instances = store.instances(false).unwrap();
     for r in &rows {
         let id = r["instance_id"].as_str().unwrap();
@@ -107,9 +113,9 @@ fn parquet_with_json_string_lists_and_space_times() {
         assert_eq!(serde_json::json!(p.pass_to_pass), r["PASS_TO_PASS"]);
     }
     // Importing again changes nothing.
-    let again = import(&mut store, &pq, Some(InputFormat::Parquet)).unwrap();
+    let again = import(&mut cx, &ImportOptions { path: pq, format: Some(InputFormat::Parquet) }).unwrap();
     assert_eq!(again.imported, 23);
-    assert_eq!(store.instances(false).unwrap(), instances);
+    assert_eq!(cx.store.instances(false).unwrap(), instances);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,7 @@
 //! The integration-test binary: the fake GitHub, scripted scenarios, real reference data and the
 //! real `swegym-build` binary.
 
+mod architecture;
 mod build;
 mod cli;
 mod e2e;

@@ -28,6 +28,7 @@ async fn mines_every_linking_form_across_pages() {
     assert_eq!(r.error, None);
     assert_eq!(r.listed, 233);
     assert_eq!(r.unmerged, sc.unmerged);
+    assert_eq!(r.no_link, sc.merged_without_link);
     assert!(r.listing_complete);
 
     // Every expected instance, field for field, and nothing else.

@@ -4,7 +4,6 @@
 //! stay fast). Response shapes follow GitHub's REST documentation for pulls, pull commits, issues
 //! and issue comments; pagination uses real `Link` headers; every answer carries rate-limit headers.
 //! Faults can be queued per path to play GitHub's failure modes.
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};

@@ -10,7 +10,6 @@ use serde_json::json;
 /// A repository under `<root>/<owner>/<name>`, reachable as `file://<root>/{repo}`.
 pub struct FixtureRepo {
     pub dir: PathBuf,
-    pub repo: String,
     clock: u32,
 }
 
@@ -18,7 +17,7 @@ impl FixtureRepo {
     pub fn new(root: &Path, repo: &str) -> Self {
         let dir = root.join(repo);
         std::fs::create_dir_all(&dir).expect("mkdir");
-        let mut me = Self { dir, repo: repo.to_string(), clock: 0 };
+        let mut me = Self { dir, clock: 0 };
         me.git(&["init", "-q", "-b", "main"]);
         me
     }

@@ -1,6 +1,5 @@
 //! Shared test support: a `TestContext` with a fake GitHub, a workspace, and ways to run the stage
 //! through the library or the real binary.
-#![allow(dead_code)]
 
 pub mod fake_github;
 pub mod fixture_repo;
@@ -12,10 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use swegym_build::cancel::Cancel;
+use swegym_build::context::Context;
 use swegym_build::github::{ClientConfig, GitHub, Token};
 use swegym_build::mine::{self, MineOptions, MineSummary};
 use swegym_build::model::RepoName;
 use swegym_build::progress::Progress;
+use swegym_build::recipe::RecipeBook;
 use swegym_build::store::{Access, Store};
 use swegym_build::workspace::Workspace;
 use wiremock::MockServer;
@@ -67,8 +68,17 @@ impl TestContext {
     }
 
     pub async fn mine_with(&self, opts: &MineOptions, gh: &Arc<GitHub>, cancel: &Cancel) -> MineSummary {
-        let mut store = Store::open(&Workspace::new(self.workspace()), Access::ReadWrite).expect("open store");
-        mine::mine(&mut store, gh.clone(), opts, &Progress::hidden(), cancel).await.expect("mine")
+        let mut cx = self.context();
+        cx.cancel = cancel.clone();
+        mine::mine(&mut cx, gh.clone(), opts).await.expect("mine")
+    }
+
+    /// A stage context on this test's workspace: embedded recipes, hidden progress.
+    pub fn context(&self) -> Context {
+        let ws = Workspace::new(self.workspace());
+        let store = Store::open(&ws, Access::ReadWrite).expect("open store");
+        let recipes = RecipeBook::embedded().expect("embedded recipes");
+        Context::new(ws, store, swegym_build::git::DEFAULT_GIT_URL, recipes, Progress::hidden())
     }
 
     pub fn store(&self) -> Store {

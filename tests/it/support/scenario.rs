@@ -2,7 +2,6 @@
 //! unmerged PRs, merged PRs without links, every linking form, links to PRs and to missing issues,
 //! docs-only and tests-only diffs, two issues in one PR, links only in commit messages or only in
 //! HTML comments. 233 PRs → three list pages.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 
