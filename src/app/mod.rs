@@ -57,8 +57,8 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
     let log = init_logging(&progress, &log_filter, log_file.then_some(logs.as_path()), name);
     tracing::debug!(workspace = %ws.root().display(), log = ?log, "{name}");
     let open = |access: Access, source: Option<&SourceArgs>| -> Result<Context, Error> {
-        let recipes = RecipeBook::load(source.and_then(|s| s.recipes.as_deref()))
-            .map_err(|e| Error::Usage(e.to_string()))?;
+        let recipes =
+            RecipeBook::load(source.and_then(|s| s.recipes.as_deref())).map_err(|e| Error::Usage(e.to_string()))?;
         let store = Store::open(&ws, access)?;
         let git_url = source.map_or(DEFAULT_GIT_URL, |s| s.git_url.as_str());
         let cx = Context::new(ws.clone(), store, git_url, recipes, progress.clone());
@@ -102,7 +102,8 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
             let gh = github_client(&a.github, &progress)?;
             let s = crate::refresh::refresh(&mut cx, gh, templates, &opts).await?;
             let path = ws.refresh_summary();
-            std::fs::write(&path, to_json(&s)?).map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))?;
+            std::fs::write(&path, to_json(&s)?)
+                .map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))?;
             let exit = report(g.json, &s);
             if !g.json {
                 println!("summary → {}", path.display());
@@ -112,7 +113,8 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
         Command::Recipe(RecipeCommand::Suggest(a)) => {
             // Reads a mirror only: no store, so it works beside a running stage.
             let mirror = Mirrors::new(ws.mirrors_dir(), a.source.git_url.as_str())
-                .open(&a.repo).map_err(|e| Error::Io(e.to_string()))?;
+                .open(&a.repo)
+                .map_err(|e| Error::Io(e.to_string()))?;
             let commit = match &a.commit {
                 Some(c) => c.clone(),
                 None => mirror.head().map_err(|e| Error::Io(e.to_string()))?,

@@ -150,7 +150,12 @@ impl Display for PinSummary {
         writeln!(f, "{}", table(&header, rows))?;
         for r in &self.repos {
             for (id, ours, theirs) in &r.disagreements {
-                writeln!(f, "{}: {id}: pinned {} but published {theirs}", r.repo, ours.as_deref().unwrap_or("nothing"))?;
+                writeln!(
+                    f,
+                    "{}: {id}: pinned {} but published {theirs}",
+                    r.repo,
+                    ours.as_deref().unwrap_or("nothing")
+                )?;
             }
             if let Some(e) = &r.error {
                 writeln!(f, "{}: error: {e}", r.repo)?;
@@ -436,7 +441,8 @@ mod tests {
     fn mine_summary() -> MineSummary {
         let mut moto = RepoSummary::default();
         moto.repo = "getmoto/moto".into();
-        (moto.listed, moto.unmerged, moto.processed, moto.instances, moto.instances_with_tests) = (240, 31, 209, 57, 52);
+        (moto.listed, moto.unmerged, moto.processed, moto.instances, moto.instances_with_tests) =
+            (240, 31, 209, 57, 52);
         moto.listing_complete = true;
         let mut ghost = RepoSummary::default();
         ghost.repo = "ghost/repo".into();
@@ -487,7 +493,12 @@ mod tests {
     #[test]
     fn export_summary_lines() {
         let s = ExportSummary {
-            files: vec![ExportedFile { split: Split::Lite, path: "ws/exports/lite.jsonl".into(), format: Format::Jsonl, rows: 3 }],
+            files: vec![ExportedFile {
+                split: Split::Lite,
+                path: "ws/exports/lite.jsonl".into(),
+                format: Format::Jsonl,
+                rows: 3,
+            }],
             card: Some("ws/exports/README.md".into()),
             chart: Some("ws/exports/repos.svg".into()),
             lite_rejections: BTreeMap::from([("patch_hunk_count".to_string(), 2), ("problem_has_url".to_string(), 1)]),

@@ -91,6 +91,9 @@ impl MineSummary {
     }
 }
 
+/// The request for the next page of the PR listing, in flight while PRs are processed.
+type PageFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Page<PullSummary>, GitHubError>> + Send>>;
+
 /// A merged PR to process.
 #[derive(Debug, Clone)]
 struct Candidate {
@@ -288,9 +291,7 @@ async fn mine_repo(
     ));
     let mut listing_complete = false;
     let mut newest_seen: Option<DateTime<Utc>> = None;
-    let mut page_fut: Option<
-        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Page<PullSummary>, GitHubError>> + Send>>,
-    > = None;
+    let mut page_fut: Option<PageFuture> = None;
     // Spawned, so requests go on while the writer is busy; dropping the set (Ctrl-C, a fatal
     // error) aborts whatever is still in flight.
     let mut in_flight: tokio::task::JoinSet<Result<Processed, GitHubError>> = tokio::task::JoinSet::new();

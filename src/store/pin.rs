@@ -3,7 +3,7 @@
 use duckdb::params;
 use serde::Serialize;
 
-use super::{db_error, InstanceFilter, now_ts, Store, StoreError};
+use super::{db_error, now_ts, InstanceFilter, Store, StoreError};
 
 /// An instance `pin` may have to (re)pin, with what is already recorded for it.
 #[derive(Debug, Clone, PartialEq, Eq)]

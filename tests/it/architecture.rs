@@ -81,7 +81,8 @@ fn no_module_uses_a_module_of_a_higher_layer() {
     let mut violations = Vec::new();
     for file in &files {
         let rel = file.strip_prefix(&src).expect("below src/");
-        let top = rel.components().next().expect("a path").as_os_str().to_string_lossy().trim_end_matches(".rs").to_string();
+        let top =
+            rel.components().next().expect("a path").as_os_str().to_string_lossy().trim_end_matches(".rs").to_string();
         if top == "main" || top == "lib" {
             continue;
         }
