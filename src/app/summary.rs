@@ -149,6 +149,13 @@ impl Display for PinSummary {
         let header = ["repo", "pinned", "not found", "unchanged", "versions", "recipe", "published agree"];
         writeln!(f, "{}", table(&header, rows))?;
         for r in &self.repos {
+            if r.incomplete > 0 {
+                writeln!(
+                    f,
+                    "{}: {} answers may be incomplete: the mirror is shallow and its history ends first (fetch more)",
+                    r.repo, r.incomplete
+                )?;
+            }
             for (id, ours, theirs) in &r.disagreements {
                 writeln!(
                     f,
@@ -477,6 +484,7 @@ mod tests {
                 versions: 4,
                 published_compared: 6,
                 published_agree: 5,
+                incomplete: 2,
                 disagreements: vec![("psf__requests-863".into(), None, "0.14".into())],
                 error: None,
             }],

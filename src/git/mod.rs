@@ -3,6 +3,7 @@
 //! commit from blobs, without a checkout. A lock file per mirror makes clone and fetch safe when
 //! several jobs (or processes) want the same repository at once.
 
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
@@ -23,8 +24,8 @@ pub enum GitError {
     Clone { url: String, path: PathBuf, source: git2::Error },
     #[error("cannot fetch {url} into {path}: {source}")]
     Fetch { url: String, path: PathBuf, source: git2::Error },
-    #[error("commit {sha} is not in {repo} (not even after fetching {url})")]
-    MissingCommit { repo: String, sha: String, url: String },
+    #[error("commit {sha} is not in {repo} (not even after fetching {url}){hint}")]
+    MissingCommit { repo: String, sha: String, url: String, hint: String },
     #[error("`{sha}` is not a commit id")]
     BadSha { sha: String },
     #[error("{path}: {source}")]
@@ -132,6 +133,7 @@ impl Mirror {
         }
         {
             let _lock = MirrorLock::take(&self.path)?;
+            let boundary = self.shallow_boundary()?;
             let mut remote = self.git.find_remote("origin").map_err(self.git_err())?;
             let mut opts = FetchOptions::new();
             opts.prune(git2::FetchPrune::On);
@@ -145,11 +147,28 @@ impl Mirror {
                 // commit asked for by id. A refusal just means the commit is missing, below.
                 let _ = remote.fetch(&[format!("+{sha}:refs/swegym/{sha}")], Some(&mut FetchOptions::new()), None);
             }
+            self.keep_shallow_boundary(&boundary)?;
         }
         match self.git.find_commit(oid) {
             Ok(_) => Ok(oid),
             Err(_) => {
-                Err(GitError::MissingCommit { repo: self.repo.clone(), sha: sha.to_string(), url: self.url.clone() })
+                // A shallow copy cannot reach below its boundary by fetching refs: say how to deepen it.
+                let hint = if self.git.is_shallow() {
+                    format!(
+                        "; the mirror {} is shallow: deepen it (git --git-dir={} fetch --shallow-since=DATE origin) \
+                         or point SWEGYM_GIT_URL at a complete copy",
+                        self.path.display(),
+                        self.path.display()
+                    )
+                } else {
+                    String::new()
+                };
+                Err(GitError::MissingCommit {
+                    repo: self.repo.clone(),
+                    sha: sha.to_string(),
+                    url: self.url.clone(),
+                    hint,
+                })
             }
         }
     }
@@ -183,8 +202,8 @@ impl Mirror {
 
 impl Mirror {
     /// Every tag, by the commit it points at (annotated tags peeled).
-    pub fn tags_by_commit(&self) -> Result<std::collections::HashMap<Oid, Vec<String>>, GitError> {
-        let mut out: std::collections::HashMap<Oid, Vec<String>> = std::collections::HashMap::new();
+    pub fn tags_by_commit(&self) -> Result<HashMap<Oid, Vec<String>>, GitError> {
+        let mut out: HashMap<Oid, Vec<String>> = HashMap::new();
         let names = self.git.tag_names(None).map_err(self.git_err())?;
         for name in (0..names.len()).filter_map(|i| names.get(i).ok().flatten()) {
             let Ok(obj) = self.git.revparse_single(&format!("refs/tags/{name}")) else { continue };
@@ -198,62 +217,186 @@ impl Mirror {
         Ok(out)
     }
 
+    /// The commits whose parents a shallow mirror does not hold (git's `shallow` file): history
+    /// ends there. Empty for a complete mirror.
+    pub fn shallow_boundary(&self) -> Result<HashSet<Oid>, GitError> {
+        let file = self.git.path().join("shallow");
+        match std::fs::read_to_string(&file) {
+            Ok(text) => Ok(text.lines().filter_map(|l| Oid::from_str(l.trim()).ok()).collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HashSet::new()),
+            Err(source) => Err(GitError::Io { path: file, source }),
+        }
+    }
+
+    /// libgit2's fetch into a shallow repository deletes its `shallow` file without bringing the
+    /// history below it, which leaves a copy that claims to be whole and fails every walk with
+    /// "object not found". Write back the boundary commits whose parents are still missing.
+    fn keep_shallow_boundary(&self, before: &HashSet<Oid>) -> Result<(), GitError> {
+        if before.is_empty() {
+            return Ok(());
+        }
+        let still: std::collections::BTreeSet<String> = before
+            .iter()
+            .filter(|id| {
+                self.git.find_commit(**id).is_ok_and(|c| c.parent_ids().any(|p| self.git.find_commit(p).is_err()))
+            })
+            .map(Oid::to_string)
+            .collect();
+        if self.shallow_boundary()?.len() == still.len() {
+            return Ok(());
+        }
+        let file = self.git.path().join("shallow");
+        let text: String = still.iter().map(|id| format!("{id}\n")).collect();
+        let written = if text.is_empty() { std::fs::remove_file(&file) } else { std::fs::write(&file, text) };
+        written.map_err(|source| GitError::Io { path: file, source })
+    }
+
+    /// The parents of `commit` this mirror holds, and whether some are missing: a shallow
+    /// boundary commit, or a parent object absent from a partial copy. libgit2's own revision
+    /// walk fails there with "object not found", so the walks below follow parents themselves.
+    fn held_parents(&self, commit: &git2::Commit<'_>, boundary: &HashSet<Oid>) -> (Vec<Oid>, bool) {
+        if boundary.contains(&commit.id()) {
+            return (Vec::new(), commit.parent_count() > 0);
+        }
+        let mut cut = false;
+        let parents = commit
+            .parent_ids()
+            .filter(|p| {
+                let held = self.git.find_commit(*p).is_ok();
+                cut |= !held;
+                held
+            })
+            .collect();
+        (parents, cut)
+    }
+
     /// For every commit reachable from a branch or tag: the nearest tag `accept` takes among it and
     /// its ancestors, and the distance — one pass over the history in topological order (parents
-    /// first), so pinning thousands of instances costs one walk, not one walk each.
+    /// first), so pinning thousands of instances costs one walk, not one walk each. Where the
+    /// history is cut (a shallow mirror), the walk stops there and says which answers may be
+    /// incomplete (`TagWalk::may_be_incomplete`).
     pub fn nearest_tags_all(
         &self,
-        tags: &std::collections::HashMap<Oid, Vec<String>>,
+        tags: &HashMap<Oid, Vec<String>>,
         accept: &dyn Fn(&str) -> bool,
-    ) -> Result<std::collections::HashMap<Oid, (String, usize)>, GitError> {
-        let mut walk = self.git.revwalk().map_err(self.git_err())?;
-        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE).map_err(self.git_err())?;
-        walk.push_glob("refs/heads/*").map_err(self.git_err())?;
-        walk.push_glob("refs/tags/*").map_err(self.git_err())?;
-        let mut best: std::collections::HashMap<Oid, (String, usize)> = std::collections::HashMap::new();
-        for id in walk {
-            let id = id.map_err(self.git_err())?;
-            if let Some(t) = tags.get(&id).and_then(|names| names.iter().rev().find(|t| accept(t))) {
-                best.insert(id, (t.clone(), 0));
+    ) -> Result<TagWalk, GitError> {
+        let boundary = self.shallow_boundary()?;
+        let mut starts: Vec<Oid> = Vec::new();
+        for glob in ["refs/heads/*", "refs/tags/*"] {
+            for r in self.git.references_glob(glob).map_err(self.git_err())? {
+                // A ref whose commit this copy lacks (a tag beyond a shallow boundary) starts nothing.
+                if let Ok(c) = r.map_err(self.git_err())?.peel_to_commit() {
+                    starts.push(c.id());
+                }
+            }
+        }
+        // Depth-first, emitting a commit after its parents: a topological order, parents first.
+        let mut parents_of: HashMap<Oid, (Vec<Oid>, bool)> = HashMap::new();
+        let mut order: Vec<Oid> = Vec::new();
+        let mut stack: Vec<(Oid, bool)> = starts.into_iter().rev().map(|o| (o, false)).collect();
+        while let Some((id, expanded)) = stack.pop() {
+            if expanded {
+                order.push(id);
+                continue;
+            }
+            if parents_of.contains_key(&id) {
                 continue;
             }
             let commit = self.git.find_commit(id).map_err(self.git_err())?;
-            let nearest = commit
-                .parent_ids()
-                .filter_map(|p| best.get(&p))
-                .min_by_key(|(_, d)| *d)
-                .map(|(t, d)| (t.clone(), d + 1));
-            if let Some(n) = nearest {
-                best.insert(id, n);
+            let (parents, cut) = self.held_parents(&commit, &boundary);
+            stack.push((id, true));
+            stack.extend(parents.iter().filter(|p| !parents_of.contains_key(p)).map(|p| (*p, false)));
+            parents_of.insert(id, (parents, cut));
+        }
+        let mut walk = TagWalk { walked: parents_of.keys().copied().collect(), ..TagWalk::default() };
+        for id in order {
+            let Some((parents, cut)) = parents_of.get(&id) else { continue };
+            let to_cut =
+                if *cut { Some(0) } else { parents.iter().filter_map(|p| walk.to_cut.get(p)).min().map(|d| d + 1) };
+            if let Some(d) = to_cut {
+                walk.to_cut.insert(id, d);
+            }
+            if let Some(t) = tags.get(&id).and_then(|names| names.iter().rev().find(|t| accept(t))) {
+                walk.nearest.insert(id, (t.clone(), 0));
+                continue;
+            }
+            let nearest = parents.iter().filter_map(|p| walk.nearest.get(p)).min_by_key(|(_, d)| *d);
+            if let Some((t, d)) = nearest.map(|(t, d)| (t.clone(), d + 1)) {
+                walk.nearest.insert(id, (t, d));
             }
         }
-        Ok(best)
+        Ok(walk)
     }
 
     /// The nearest tag reachable from `sha` that `accept` takes, and how many commits lie between
     /// (walking newest first, like `git describe`, but skipping tags that are not versions).
+    /// `incomplete` is set when the walk met the end of a shallow history before the answer.
     pub fn nearest_tag_where(
         &self,
         sha: &str,
-        tags: &std::collections::HashMap<Oid, Vec<String>>,
+        tags: &HashMap<Oid, Vec<String>>,
         accept: &dyn Fn(&str) -> bool,
-    ) -> Result<Option<(String, usize)>, GitError> {
+    ) -> Result<NearestTag, GitError> {
         let oid = self.ensure_commit(sha)?;
-        let mut walk = self.git.revwalk().map_err(self.git_err())?;
-        // Commit-time order yields commits as it goes; adding TOPOLOGICAL would make libgit2 walk
-        // the whole history before the first one (measured: 20x slower per instance).
-        walk.set_sorting(git2::Sort::TIME).map_err(self.git_err())?;
-        walk.push(oid).map_err(self.git_err())?;
-        for (distance, id) in walk.enumerate() {
-            let id = id.map_err(self.git_err())?;
-            if let Some(names) = tags.get(&id) {
-                if let Some(t) = names.iter().rev().find(|t| accept(t)) {
-                    return Ok(Some((t.clone(), distance)));
+        let boundary = self.shallow_boundary()?;
+        // Newest first by committer time, as `git describe` counts.
+        let mut queue: BinaryHeap<(i64, Oid)> = BinaryHeap::new();
+        let mut seen: HashSet<Oid> = HashSet::from([oid]);
+        let time = |id: Oid| self.git.find_commit(id).map(|c| c.time().seconds()).map_err(self.git_err());
+        queue.push((time(oid)?, oid));
+        let mut incomplete = false;
+        let mut distance = 0;
+        while let Some((_, id)) = queue.pop() {
+            if let Some(t) = tags.get(&id).and_then(|names| names.iter().rev().find(|t| accept(t))) {
+                return Ok(NearestTag { tag: Some((t.clone(), distance)), incomplete });
+            }
+            let commit = self.git.find_commit(id).map_err(self.git_err())?;
+            let (parents, cut) = self.held_parents(&commit, &boundary);
+            incomplete |= cut;
+            for p in parents {
+                if seen.insert(p) {
+                    queue.push((time(p)?, p));
                 }
             }
+            distance += 1;
         }
-        Ok(None)
+        Ok(NearestTag { tag: None, incomplete })
     }
+}
+
+/// Every commit's nearest accepted tag, from one walk over the history a mirror holds.
+#[derive(Debug, Default)]
+pub struct TagWalk {
+    /// Commit → (tag, distance in commits).
+    pub nearest: HashMap<Oid, (String, usize)>,
+    /// Commit → distance to the nearest point where its history is cut (a shallow boundary).
+    to_cut: HashMap<Oid, usize>,
+    /// Every commit the walk reached.
+    walked: HashSet<Oid>,
+}
+
+impl TagWalk {
+    /// The nearest tag of `commit` (when it was walked), and whether a nearer one may lie beyond
+    /// a cut in the history: the cut is closer than the tag found, or no tag was found before it.
+    pub fn get(&self, commit: Oid) -> Option<NearestTag> {
+        let tag = self.nearest.get(&commit).cloned();
+        let walked = self.walked.contains(&commit);
+        let incomplete = match (&tag, self.to_cut.get(&commit)) {
+            (Some((_, d)), Some(cut)) => cut < d,
+            (None, Some(_)) => true,
+            (_, None) => false,
+        };
+        walked.then_some(NearestTag { tag, incomplete })
+    }
+}
+
+/// A nearest-tag answer, and whether the history it came from was complete enough to trust it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NearestTag {
+    /// The tag and how many commits lie between it and the commit.
+    pub tag: Option<(String, usize)>,
+    /// The walk reached the end of a shallow history first: a nearer tag may lie beyond it.
+    pub incomplete: bool,
 }
 
 /// How much history a snapshot keeps.
@@ -315,11 +458,11 @@ impl Mirror {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
+mod tests_support {
+    use std::path::Path;
     use std::process::Command;
 
-    fn git(dir: &Path, args: &[&str]) -> String {
+    pub fn git(dir: &Path, args: &[&str]) -> String {
         let out = Command::new("git")
             .current_dir(dir)
             .args(args)
@@ -335,12 +478,18 @@ mod tests {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
-    fn commit(dir: &Path, file: &str, text: &str, msg: &str) -> String {
+    pub fn commit(dir: &Path, file: &str, text: &str, msg: &str) -> String {
         std::fs::write(dir.join(file), text).unwrap();
         git(dir, &["add", "-A"]);
         git(dir, &["commit", "-qm", msg]);
         git(dir, &["rev-parse", "HEAD"])
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::*;
+    use super::*;
 
     #[test]
     fn mirror_reads_files_at_commits_fetches_new_ones_and_describes() {
@@ -361,7 +510,7 @@ mod tests {
         // The nearest version tag, through the one-pass walk `pin` uses (`git describe --tags`).
         let nearest = m.nearest_tags_all(&m.tags_by_commit().unwrap(), &|_| true).unwrap();
         let c2_oid = git2::Oid::from_str(&c2).unwrap();
-        assert_eq!(nearest.get(&c2_oid).cloned(), Some(("v1.2.0".to_string(), 1)));
+        assert_eq!(nearest.get(c2_oid).and_then(|n| n.tag), Some(("v1.2.0".to_string(), 1)));
         assert_eq!(m.commit_time(&c1).unwrap().to_rfc3339(), "2024-01-02T03:04:05+00:00");
 
         // A commit made upstream after the clone is fetched on demand.
@@ -412,5 +561,98 @@ mod tests {
         let err = mirrors.open(&"no/such".parse().unwrap()).err().unwrap().to_string();
         assert!(err.contains("SWEGYM_GIT_URL"), "{err}");
         assert!(!tmp.path().join("m/no__such.git").exists(), "no half mirror left behind");
+    }
+}
+
+#[cfg(test)]
+mod shallow_tests {
+    use super::tests_support::*;
+    use super::*;
+
+    /// v1.0.0 ← two ← three ← four (v1.1.0) ← five ← six, mirrored with only the last `depth`
+    /// commits, as a CI cache or `git fetch --shallow-since` leaves it.
+    fn shallow_mirror(tmp: &Path, depth: &str) -> (Mirror, Vec<String>) {
+        let up = tmp.join("acme/widgets");
+        std::fs::create_dir_all(&up).unwrap();
+        git(&up, &["init", "-q", "-b", "main"]);
+        let mut shas = vec![commit(&up, "version.py", "__version__ = \"1.0.0\"\n", "one")];
+        git(&up, &["tag", "v1.0.0"]);
+        for (i, msg) in ["two", "three", "four", "five", "six"].iter().enumerate() {
+            shas.push(commit(&up, "a.py", &format!("x = {i}\n"), msg));
+            if *msg == "four" {
+                git(&up, &["tag", "v1.1.0"]);
+            }
+        }
+        let mirrors = tmp.join("mirrors");
+        std::fs::create_dir_all(&mirrors).unwrap();
+        let url = format!("file://{}", up.display());
+        let dest = mirrors.join("acme__widgets.git");
+        git(tmp, &["clone", "-q", "--bare", "--depth", depth, &url, dest.to_str().unwrap()]);
+        let m = Mirrors::new(&mirrors, format!("file://{}/{{repo}}", tmp.display()));
+        (m.open(&"acme/widgets".parse().unwrap()).unwrap(), shas)
+    }
+
+    fn oid(sha: &str) -> Oid {
+        Oid::from_str(sha).unwrap()
+    }
+
+    #[test]
+    fn shallow_mirror_walks_stop_at_the_boundary_instead_of_failing() {
+        let tmp = tempfile::tempdir().unwrap();
+        // Holds four, five, six: v1.1.0 is inside, v1.0.0 beyond the boundary.
+        let (m, shas) = shallow_mirror(tmp.path(), "3");
+        assert_eq!(m.shallow_boundary().unwrap(), HashSet::from([oid(&shas[3])]));
+        assert_eq!(m.read_file(&shas[5], "a.py").unwrap().unwrap(), b"x = 4\n");
+        let tags = m.tags_by_commit().unwrap();
+        let walk = m.nearest_tags_all(&tags, &|_| true).expect("no `object not found`");
+        // Six is 2 commits above v1.1.0 and its history is cut 2 commits down, at four itself,
+        // where the tag is: nothing beyond can be nearer.
+        let six = walk.get(oid(&shas[5])).unwrap();
+        assert_eq!(six, NearestTag { tag: Some(("v1.1.0".into(), 2)), incomplete: false });
+        // Only v1.0.0 (beyond the boundary) would do: no answer, and it says why.
+        let only_old = m.nearest_tags_all(&tags, &|t| t == "v1.0.0").unwrap();
+        assert_eq!(only_old.get(oid(&shas[5])), Some(NearestTag { tag: None, incomplete: true }));
+        let from = m.nearest_tag_where(&shas[5], &tags, &|t| t == "v1.0.0").unwrap();
+        assert_eq!(from, NearestTag { tag: None, incomplete: true });
+        let from = m.nearest_tag_where(&shas[5], &tags, &|_| true).unwrap();
+        assert_eq!(from, NearestTag { tag: Some(("v1.1.0".into(), 2)), incomplete: false });
+    }
+
+    #[test]
+    fn a_tag_found_beyond_a_closer_cut_may_be_incomplete() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (m, shas) = shallow_mirror(tmp.path(), "3");
+        // Tag five (one above the boundary) as well; from six the nearest is then five, at 1:
+        // closer than the cut (2), so the answer stands.
+        let mut tags = m.tags_by_commit().unwrap();
+        tags.insert(oid(&shas[4]), vec!["v1.2.0".into()]);
+        let walk = m.nearest_tags_all(&tags, &|_| true).unwrap();
+        assert_eq!(walk.get(oid(&shas[5])), Some(NearestTag { tag: Some(("v1.2.0".into(), 1)), incomplete: false }));
+        // Accept only v1.1.0 but pretend the boundary were at five: the cut (0 from five) is
+        // closer than the tag (1), so a nearer tag may hide beyond it.
+        std::fs::write(m.path().join("shallow"), format!("{}\n", shas[4])).unwrap();
+        let walk = m.nearest_tags_all(&tags, &|t| t == "v1.1.0").unwrap();
+        assert_eq!(walk.get(oid(&shas[5])), Some(NearestTag { tag: None, incomplete: true }));
+    }
+
+    #[test]
+    fn fetching_a_commit_below_the_boundary_keeps_the_mirror_shallow_and_says_how_to_deepen_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (m, shas) = shallow_mirror(tmp.path(), "3");
+        let err = m.ensure_commit(&shas[0]).expect_err("below the boundary").to_string();
+        assert!(err.contains("is shallow: deepen it") && err.contains("--shallow-since"), "{err}");
+        assert_eq!(m.shallow_boundary().unwrap(), HashSet::from([oid(&shas[3])]), "libgit2 deleted it; restored");
+        let walk = m.nearest_tags_all(&m.tags_by_commit().unwrap(), &|_| true).expect("still walkable");
+        assert!(walk.get(oid(&shas[5])).is_some());
+    }
+
+    #[test]
+    fn complete_mirror_answers_are_never_incomplete() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (m, shas) = shallow_mirror(tmp.path(), "100");
+        assert!(m.shallow_boundary().unwrap().is_empty());
+        let tags = m.tags_by_commit().unwrap();
+        let walk = m.nearest_tags_all(&tags, &|t| t == "v1.0.0").unwrap();
+        assert_eq!(walk.get(oid(&shas[5])), Some(NearestTag { tag: Some(("v1.0.0".into(), 5)), incomplete: false }));
     }
 }

@@ -52,6 +52,9 @@ pub struct RepoPinSummary {
     /// Imported instances whose published version we compared with, and how many agree.
     pub published_compared: u64,
     pub published_agree: u64,
+    /// Versions found (or not) in a shallow mirror whose history ends before the answer was
+    /// certain: the reason on each pin says so.
+    pub incomplete: u64,
     /// A few disagreements: (instance, ours, published).
     pub disagreements: Vec<(String, Option<String>, String)>,
     /// Why the repository could not be pinned at all (e.g. its mirror could not be cloned).
@@ -136,6 +139,9 @@ pub fn pin(cx: &mut Context, opts: &PinOptions) -> Result<PinSummary, PinError> 
                 None => version::generic(&mirror, &c.base_commit, &package, &mut tags),
             };
             let rec = record(c, &rule, found);
+            if rec.reason.as_deref().is_some_and(|r| r.starts_with(version::SHALLOW)) {
+                rs.incomplete += 1;
+            }
             if rec.version.is_some() {
                 rs.pinned += 1;
             } else {
@@ -182,6 +188,13 @@ fn record(c: &PinCandidate, rule: &str, found: Result<Result<Found, NotFound>, G
     };
     match found {
         Ok(Ok(f)) => {
+            if f.incomplete {
+                rec.reason = Some(format!(
+                    "{}: the mirror's history ends closer than tag {}: a nearer tag may lie beyond it (fetch more history)",
+                    version::SHALLOW,
+                    f.method
+                ));
+            }
             rec.version = Some(f.version);
             rec.raw_version = Some(f.raw);
             rec.method = Some(f.method);

@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::git::{GitError, Mirror};
+use crate::git::{GitError, Mirror, NearestTag, TagWalk};
 use crate::recipe::{VersionRule, VersionSpec};
 
 /// A version found at a commit.
@@ -18,7 +18,13 @@ pub struct Found {
     pub raw: String,
     /// How: `file:<path>`, `tag:<name>`, `fallback:<path>` or `fallback:tag:<name>`.
     pub method: String,
+    /// From a tag found in a shallow history that ends closer than the tag: a nearer tag (a
+    /// different version) may lie beyond the end.
+    pub incomplete: bool,
 }
+
+/// The start of every reason that blames a shallow mirror, for counting them.
+pub const SHALLOW: &str = "shallow history";
 
 /// Why no version was found (recorded on the instance, never dropped).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +78,9 @@ pub fn by_rule(
                     Some(m) => {
                         let raw = m.as_str().to_string();
                         return Ok(match normalise(&raw) {
-                            Some(version) => Ok(Found { version, raw, method: format!("file:{file}") }),
+                            Some(version) => {
+                                Ok(Found { version, raw, method: format!("file:{file}"), incomplete: false })
+                            }
                             None => Err(NotFound(format!("{file}: `{raw}` is not a version"))),
                         });
                     }
@@ -100,16 +108,26 @@ fn tag_version(
         };
         normalise(&text)
     };
-    let Some((tag, distance)) = tags.nearest(mirror, sha, &|t: &str| text_of(t).is_some())? else {
+    let nearest = tags.nearest(mirror, sha, &|t: &str| text_of(t).is_some())?;
+    let Some((tag, distance)) = nearest.tag else {
         let why = if pattern.is_some() {
             "no tag matching the recipe's pattern is reachable from the commit"
         } else {
             "no tag is reachable from the commit"
         };
-        return Ok(Err(NotFound(why.into())));
+        return Ok(Err(NotFound(if nearest.incomplete {
+            format!("{SHALLOW}: {why} within the mirror's history, which is shallow (fetch more of it)")
+        } else {
+            why.into()
+        })));
     };
     Ok(match text_of(&tag) {
-        Some(version) => Ok(Found { version, raw: format!("{tag}+{distance}"), method: format!("{prefix}:{tag}") }),
+        Some(version) => Ok(Found {
+            version,
+            raw: format!("{tag}+{distance}"),
+            method: format!("{prefix}:{tag}"),
+            incomplete: nearest.incomplete,
+        }),
         None => Err(NotFound(format!("nearest tag `{tag}` is not a version"))),
     })
 }
@@ -119,30 +137,25 @@ fn tag_version(
 pub struct TagCache {
     tags: Option<HashMap<git2::Oid, Vec<String>>>,
     /// Nearest accepted tag of every commit reachable from a branch or tag (one pass).
-    all: Option<HashMap<git2::Oid, (String, usize)>>,
-    by_sha: HashMap<String, Option<(String, usize)>>,
+    all: Option<TagWalk>,
+    by_sha: HashMap<String, NearestTag>,
 }
 
 impl TagCache {
-    fn nearest(
-        &mut self,
-        mirror: &Mirror,
-        sha: &str,
-        accept: &dyn Fn(&str) -> bool,
-    ) -> Result<Option<(String, usize)>, GitError> {
+    fn nearest(&mut self, mirror: &Mirror, sha: &str, accept: &dyn Fn(&str) -> bool) -> Result<NearestTag, GitError> {
         if let Some(hit) = self.by_sha.get(sha) {
             return Ok(hit.clone());
         }
         if self.tags.is_none() {
             self.tags = Some(mirror.tags_by_commit()?);
         }
-        let Some(tags) = self.tags.as_ref() else { return Ok(None) };
+        let Some(tags) = self.tags.as_ref() else { return Ok(NearestTag { tag: None, incomplete: false }) };
         if self.all.is_none() {
             self.all = Some(mirror.nearest_tags_all(tags, accept)?);
         }
         let oid = mirror.ensure_commit(sha)?;
-        let v = match self.all.as_ref().and_then(|all| all.get(&oid)) {
-            Some(hit) => Some(hit.clone()),
+        let v = match self.all.as_ref().and_then(|all| all.get(oid)) {
+            Some(hit) => hit,
             // Not reachable from any branch or tag (e.g. fetched by id): walk from it.
             None => mirror.nearest_tag_where(sha, tags, accept)?,
         };
@@ -181,7 +194,12 @@ pub fn generic(
             let text = String::from_utf8_lossy(&bytes);
             if let Some(m) = ASSIGNED.captures(&text).and_then(|c| c.get(1)) {
                 if let Some(version) = normalise(m.as_str()) {
-                    return Ok(Ok(Found { version, raw: m.as_str().to_string(), method: format!("fallback:{f}") }));
+                    return Ok(Ok(Found {
+                        version,
+                        raw: m.as_str().to_string(),
+                        method: format!("fallback:{f}"),
+                        incomplete: false,
+                    }));
                 }
             }
         }
@@ -190,7 +208,7 @@ pub fn generic(
         if let Some(bytes) = mirror.read_file(sha, f)? {
             let raw = String::from_utf8_lossy(&bytes).trim().to_string();
             if let Some(version) = normalise(&raw) {
-                return Ok(Ok(Found { version, raw, method: format!("fallback:{f}") }));
+                return Ok(Ok(Found { version, raw, method: format!("fallback:{f}"), incomplete: false }));
             }
         }
     }
@@ -199,7 +217,12 @@ pub fn generic(
             let text = String::from_utf8_lossy(&bytes);
             if let Some(m) = re.captures(&text).and_then(|c| c.get(1)) {
                 if let Some(version) = normalise(m.as_str()) {
-                    return Ok(Ok(Found { version, raw: m.as_str().to_string(), method: format!("fallback:{f}") }));
+                    return Ok(Ok(Found {
+                        version,
+                        raw: m.as_str().to_string(),
+                        method: format!("fallback:{f}"),
+                        incomplete: false,
+                    }));
                 }
             }
         }

@@ -198,3 +198,41 @@ async fn a_repository_whose_mirror_cannot_be_cloned_is_reported_not_dropped() {
     assert_eq!(out.status.code(), Some(3), "partial: {}", stdout(&out));
     assert!(stdout(&out).contains("SWEGYM_GIT_URL"), "{}", stdout(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pin_on_a_shallow_mirror_pins_what_its_history_holds_and_says_what_it_cannot() {
+    let ctx = TestContext::new().await;
+    let fx = fixtures();
+    let out = ctx.run(&["import", fx.jsonl.to_str().unwrap()], &[]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A CI cache's mirror: only the newest commit of acme/tagged (its tags there are not versions).
+    let upstream = fx.url.replace("{repo}", "acme/tagged");
+    let mirror = ctx.workspace().join("mirrors/acme__tagged.git");
+    let clone = std::process::Command::new("git")
+        .args(["clone", "-q", "--bare", "--depth", "1", &upstream, mirror.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(clone.status.success(), "{}", String::from_utf8_lossy(&clone.stderr));
+
+    let recipes = fx.recipes.to_str().unwrap();
+    let args = ["--json", "pin", "--repo", "acme/tagged", "--recipes", recipes];
+    let out = ctx.run(&args, &[("SWEGYM_GIT_URL", &fx.url)]).await;
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(!stdout(&out).contains("object not found"), "{}", stdout(&out));
+    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(summary["repos"][0]["error"], Value::Null, "{summary:#}");
+    assert_eq!(summary["repos"][0]["incomplete"], 1, "{summary:#}");
+
+    let store = ctx.store();
+    let newest = store.pin("acme__tagged-3").unwrap().unwrap();
+    assert_eq!(newest.version, None, "v0.10.0 lies beyond the shallow boundary");
+    let why = newest.reason.unwrap_or_default();
+    assert!(why.starts_with("shallow history") && why.contains("fetch more"), "{why}");
+    // The older instances' commits lie below the boundary: fetching refs cannot bring them, and
+    // each says how to deepen the copy.
+    for id in ["acme__tagged-1", "acme__tagged-2"] {
+        let p = store.pin(id).unwrap().unwrap();
+        let why = p.reason.unwrap_or_default();
+        assert!(p.version.is_none() && why.contains("is shallow: deepen it"), "{id}: {why}");
+    }
+}
