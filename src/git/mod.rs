@@ -131,9 +131,9 @@ impl Mirror {
         if self.git.find_commit(oid).is_ok() {
             return Ok(oid);
         }
+        let boundary = self.shallow_boundary()?;
         {
             let _lock = MirrorLock::take(&self.path)?;
-            let boundary = self.shallow_boundary()?;
             let mut remote = self.git.find_remote("origin").map_err(self.git_err())?;
             let mut opts = FetchOptions::new();
             opts.prune(git2::FetchPrune::On);
@@ -153,7 +153,7 @@ impl Mirror {
             Ok(_) => Ok(oid),
             Err(_) => {
                 // A shallow copy cannot reach below its boundary by fetching refs: say how to deepen it.
-                let hint = if self.git.is_shallow() {
+                let hint = if !boundary.is_empty() {
                     format!(
                         "; the mirror {} is shallow: deepen it (git --git-dir={} fetch --shallow-since=DATE origin) \
                          or point SWEGYM_GIT_URL at a complete copy",
