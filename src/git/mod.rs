@@ -238,7 +238,9 @@ impl Mirror {
         let still: std::collections::BTreeSet<String> = before
             .iter()
             .filter(|id| {
-                self.git.find_commit(**id).is_ok_and(|c| c.parent_ids().any(|p| self.git.find_commit(p).is_err()))
+                self.git
+                    .find_commit(**id)
+                    .is_ok_and(|c| recorded_parents(&c).iter().any(|p| self.git.find_commit(*p).is_err()))
             })
             .map(Oid::to_string)
             .collect();
@@ -255,12 +257,13 @@ impl Mirror {
     /// boundary commit, or a parent object absent from a partial copy. libgit2's own revision
     /// walk fails there with "object not found", so the walks below follow parents themselves.
     fn held_parents(&self, commit: &git2::Commit<'_>, boundary: &HashSet<Oid>) -> (Vec<Oid>, bool) {
+        let recorded = recorded_parents(commit);
         if boundary.contains(&commit.id()) {
-            return (Vec::new(), commit.parent_count() > 0);
+            return (Vec::new(), !recorded.is_empty());
         }
         let mut cut = false;
-        let parents = commit
-            .parent_ids()
+        let parents = recorded
+            .into_iter()
             .filter(|p| {
                 let held = self.git.find_commit(*p).is_ok();
                 cut |= !held;
@@ -362,6 +365,17 @@ impl Mirror {
         }
         Ok(NearestTag { tag: None, incomplete })
     }
+}
+
+/// The parents a commit object records. Not `Commit::parent_ids`: once libgit2 has read a shallow
+/// file (on a fetch) it reports boundary commits as having no parents at all.
+fn recorded_parents(commit: &git2::Commit<'_>) -> Vec<Oid> {
+    commit
+        .raw_header_bytes()
+        .split(|b| *b == b'\n')
+        .filter_map(|line| line.strip_prefix(b"parent "))
+        .filter_map(|hex| std::str::from_utf8(hex).ok().and_then(|h| Oid::from_str(h.trim()).ok()))
+        .collect()
 }
 
 /// Every commit's nearest accepted tag, from one walk over the history a mirror holds.
