@@ -92,6 +92,12 @@ pub enum Command {
     Recipe(RecipeCommand),
     /// Write dataset files (JSONL, Parquet) in SWE-Gym's published schema.
     Export(ExportArgs),
+    /// Compare imported instances (SWE-bench / SWE-Gym rows) with what this pipeline made of them.
+    ///
+    /// Per instance: the published version beside ours, FAIL_TO_PASS and PASS_TO_PASS beside our
+    /// validated lists (ids missing and extra), and why an instance is not curated or how far it
+    /// got (not pinned, no version, not built, not validated). Totals at the end.
+    Report(ReportArgs),
     /// Show the funnel per repository (PRs → linked → instances with tests → pinned → built →
     /// validated → curated → Lite) and why instances were rejected.
     Status,
@@ -300,6 +306,19 @@ pub struct SuggestArgs {
     pub commit: Option<String>,
     #[command(flatten)]
     pub source: SourceArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Only this repository, OWNER/NAME (repeatable).
+    #[arg(long = "repo", value_name = "OWNER/NAME")]
+    pub repos: Vec<RepoName>,
+    /// Only this instance id (repeatable).
+    #[arg(long = "instance", value_name = "ID")]
+    pub instances: Vec<String>,
+    /// List only the instances that differ from their published row or are not curated.
+    #[arg(long)]
+    pub disagreements: bool,
 }
 
 #[derive(Debug, Args)]

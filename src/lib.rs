@@ -21,6 +21,7 @@ pub mod pin;
 pub mod progress;
 pub mod recipe;
 pub mod refresh;
+pub mod report;
 pub mod store;
 pub mod testlog;
 pub mod validate;

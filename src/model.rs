@@ -117,6 +117,26 @@ pub struct ExtendedFields {
     pub pass_to_fail: Vec<String>,
 }
 
+/// How our list of test ids compares with a published one (order and duplicates ignored).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ListAgreement {
+    pub same: bool,
+    /// Published but not found by us.
+    pub missing: Vec<String>,
+    /// Found by us but not published.
+    pub extra: Vec<String>,
+}
+
+impl ListAgreement {
+    pub fn between(ours: &[String], published: &[String]) -> Self {
+        let o: std::collections::BTreeSet<&String> = ours.iter().collect();
+        let p: std::collections::BTreeSet<&String> = published.iter().collect();
+        let missing: Vec<String> = p.difference(&o).map(|s| (*s).clone()).collect();
+        let extra: Vec<String> = o.difference(&p).map(|s| (*s).clone()).collect();
+        Self { same: missing.is_empty() && extra.is_empty(), missing, extra }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +154,15 @@ mod tests {
         for bad in ["moto", "https://github.com/getmoto/moto", "a/b/c", "/x", "a b/c"] {
             assert!(bad.parse::<RepoName>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn comparison_names_missing_and_extra_tests() {
+        let compare = ListAgreement::between;
+        let c = compare(&["a".into(), "b".into()], &["b".into(), "c".into()]);
+        assert!(!c.same);
+        assert_eq!(c.missing, vec!["c"]);
+        assert_eq!(c.extra, vec!["a"]);
+        assert!(compare(&["a".into()], &["a".into()]).same);
     }
 }

@@ -25,6 +25,7 @@ use crate::pin::PinOptions;
 use crate::progress::{init_logging, Progress};
 use crate::recipe::RecipeBook;
 use crate::refresh::RefreshOptions;
+use crate::report::ReportOptions;
 use crate::store::{Access, InstanceFilter, Store};
 use crate::validate::ValidateOptions;
 use crate::workspace::{env, Workspace};
@@ -51,6 +52,7 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
         Command::Refresh(_) => ("refresh", true),
         Command::Recipe(_) => ("recipe", false),
         Command::Export(_) => ("export", false),
+        Command::Report(_) => ("report", false),
         Command::Status => ("status", false),
     };
     let logs = ws.logs_dir();
@@ -133,6 +135,10 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
                 card: !a.no_card,
             };
             report(g.json, &crate::export::export(&mut open(Access::ReadWrite, None)?, &opts)?)
+        }
+        Command::Report(a) => {
+            let opts = ReportOptions { filter: filter(&a.repos, &a.instances), disagreements_only: a.disagreements };
+            report(g.json, &crate::report::report(&mut open(Access::ReadOnly, None)?, &opts)?)
         }
         Command::Status => report(g.json, &StatusReport(Store::open(&ws, Access::ReadOnly)?.status()?)),
     }

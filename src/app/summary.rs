@@ -11,10 +11,11 @@ use crate::error::Exit;
 use crate::export::ExportSummary;
 use crate::import::ImportSummary;
 use crate::mine::MineSummary;
+use crate::model::ListAgreement;
 use crate::pin::PinSummary;
 use crate::refresh::RefreshSummary;
+use crate::report::Report;
 use crate::store::RepoStatus;
-use crate::validate::classify::ListAgreement;
 use crate::validate::ValidateSummary;
 
 /// A command's result: printed, then turned into the process's exit code.
@@ -341,6 +342,79 @@ impl Display for RefreshSummary {
     }
 }
 
+impl Outcome for Report {
+    fn exit(&self) -> Exit {
+        Exit::Ok
+    }
+}
+
+/// `same`, `-2 +1` (missing, extra), or `-` when not validated.
+fn list_cell(a: Option<&ListAgreement>) -> String {
+    match a {
+        None => "-".into(),
+        Some(a) if a.same => "same".into(),
+        Some(a) => format!("-{} +{}", a.missing.len(), a.extra.len()),
+    }
+}
+
+impl Display for Report {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        if self.compared == 0 {
+            return writeln!(f, "no imported instances selected: `swegym-build import FILE` brings published rows in");
+        }
+        let rows = self
+            .instances
+            .iter()
+            .map(|r| {
+                let v = &r.version;
+                let version = match (&v.published, &v.ours) {
+                    (Some(p), Some(o)) if v.same => p.clone(),
+                    (p, o) => format!("{} → {}", p.as_deref().unwrap_or("-"), o.as_deref().unwrap_or("none")),
+                };
+                let (f2p, p2p) = (list_cell(r.fail_to_pass.as_ref()), list_cell(r.pass_to_pass.as_ref()));
+                vec![r.instance_id.clone(), version, f2p, p2p, r.status.clone()]
+            })
+            .collect();
+        if !self.instances.is_empty() {
+            writeln!(f, "{}", table(&["instance", "version", "FAIL_TO_PASS", "PASS_TO_PASS", "status"], rows))?;
+        }
+        for r in self.instances.iter().filter(|r| r.disagrees()) {
+            let mut notes = Vec::new();
+            for (name, list) in [("FAIL_TO_PASS", &r.fail_to_pass), ("PASS_TO_PASS", &r.pass_to_pass)] {
+                let Some(a) = list.as_ref().filter(|a| !a.same) else { continue };
+                for (sign, ids) in [("missing", &a.missing), ("extra", &a.extra)] {
+                    if !ids.is_empty() {
+                        let more =
+                            if ids.len() > 3 { format!(" (+{} more: --json)", ids.len() - 3) } else { String::new() };
+                        notes.push(format!(
+                            "{name} {sign}: {}{more}",
+                            ids.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+                        ));
+                    }
+                }
+            }
+            if let Some(why) = &r.reason {
+                notes.push(why.clone());
+            }
+            for note in notes {
+                writeln!(f, "{}: {note}", r.instance_id)?;
+            }
+        }
+        writeln!(
+            f,
+            "{} imported instances: version same {}/{}; validated {}: FAIL_TO_PASS identical {}/{n}, PASS_TO_PASS {}/{n}; curated {}",
+            self.compared,
+            self.versions_same,
+            self.versions_published,
+            self.validated,
+            self.fail_to_pass_same,
+            self.pass_to_pass_same,
+            self.curated,
+            n = self.validated
+        )
+    }
+}
+
 /// The `status` funnel, one row per repository.
 #[derive(serde::Serialize)]
 #[serde(transparent)]
@@ -512,6 +586,46 @@ mod tests {
             lite_rejections: BTreeMap::from([("patch_hunk_count".to_string(), 2), ("problem_has_url".to_string(), 1)]),
         };
         insta::assert_snapshot!(s.to_string());
+    }
+
+    #[test]
+    fn report_table_and_notes() {
+        use crate::report::{InstanceReport, VersionAgreement};
+        let agree = |same: bool, missing: &[&str], extra: &[&str]| ListAgreement {
+            same,
+            missing: missing.iter().map(ToString::to_string).collect(),
+            extra: extra.iter().map(ToString::to_string).collect(),
+        };
+        let r = Report {
+            instances: vec![
+                InstanceReport {
+                    instance_id: "getmoto__moto-5876".into(),
+                    repo: "getmoto/moto".into(),
+                    version: VersionAgreement { published: Some("4.1".into()), ours: Some("4.1".into()), same: true },
+                    fail_to_pass: Some(agree(true, &[], &[])),
+                    pass_to_pass: Some(agree(false, &["tests/test_a.py::test_x"], &[])),
+                    status: "curated".into(),
+                    reason: None,
+                },
+                InstanceReport {
+                    instance_id: "conan-io__conan-10686".into(),
+                    repo: "conan-io/conan".into(),
+                    version: VersionAgreement { published: Some("1.46".into()), ours: None, same: false },
+                    fail_to_pass: None,
+                    pass_to_pass: None,
+                    status: "no version".into(),
+                    reason: Some("shallow history: no tag is reachable from the commit".into()),
+                },
+            ],
+            compared: 2,
+            versions_published: 2,
+            versions_same: 1,
+            validated: 1,
+            fail_to_pass_same: 1,
+            pass_to_pass_same: 0,
+            curated: 1,
+        };
+        insta::assert_snapshot!(r.to_string());
     }
 
     #[test]

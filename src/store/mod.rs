@@ -8,6 +8,7 @@ mod images;
 mod import;
 mod mine;
 mod pin;
+mod report;
 mod schema;
 mod status;
 mod validate;
@@ -17,6 +18,7 @@ pub use images::{Check, ImageRecord, ImageStatus};
 pub use import::PublishedValues;
 pub use mine::{IssueRecord, KnownPull, MinedBatch, PullOutcome, PullRecord};
 pub use pin::{PinCandidate, PinRecord, VersionRecord};
+pub use report::{PublishedComparison, ValidationOutcome};
 pub use status::RepoStatus;
 pub use validate::{OutcomeLists, RunRecord, ValidationRecord};
 

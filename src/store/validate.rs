@@ -56,7 +56,12 @@ fn json_list(v: &[String]) -> String {
 /// Column `index` (named `column`) of `instance_id`'s row: a JSON list of test ids. A value that
 /// does not parse is an error naming the instance, never an empty list (which would silently drop
 /// tests from an export).
-fn parse_list(r: &duckdb::Row<'_>, instance_id: &str, index: usize, column: &str) -> duckdb::Result<Vec<String>> {
+pub(super) fn parse_list(
+    r: &duckdb::Row<'_>,
+    instance_id: &str,
+    index: usize,
+    column: &str,
+) -> duckdb::Result<Vec<String>> {
     let text: String = r.get(index)?;
     serde_json::from_str(&text).map_err(|e| {
         let why = format!("instance {instance_id}: {column} holds {text:?}, not a JSON list of test ids: {e}");

@@ -59,24 +59,6 @@ pub fn classify(before: &[TestReport], after: &[TestReport]) -> OutcomeLists {
     out
 }
 
-/// How a validation's lists compare with a published dataset's.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct ListAgreement {
-    pub same: bool,
-    /// Published but not found by us.
-    pub missing: Vec<String>,
-    /// Found by us but not published.
-    pub extra: Vec<String>,
-}
-
-pub fn compare(ours: &[String], published: &[String]) -> ListAgreement {
-    let o: BTreeSet<&String> = ours.iter().collect();
-    let p: BTreeSet<&String> = published.iter().collect();
-    let missing: Vec<String> = p.difference(&o).map(|s| (*s).clone()).collect();
-    let extra: Vec<String> = o.difference(&p).map(|s| (*s).clone()).collect();
-    ListAgreement { same: missing.is_empty() && extra.is_empty(), missing, extra }
-}
-
 /// Per test, the statuses of every run, for the detail of a rejection: `test: PASSED,FAILED,…`.
 pub fn describe_flaky(before: &[TestReport], after: &[TestReport], flaky: &[String]) -> String {
     let mut lines = BTreeMap::new();
@@ -151,14 +133,5 @@ mod tests {
         let l = classify(&before, &after);
         assert!(l.fail_to_pass.is_empty());
         assert!(l.fail_to_fail.is_empty(), "a skip is not a failure either");
-    }
-
-    #[test]
-    fn comparison_names_missing_and_extra_tests() {
-        let c = compare(&["a".into(), "b".into()], &["b".into(), "c".into()]);
-        assert!(!c.same);
-        assert_eq!(c.missing, vec!["c"]);
-        assert_eq!(c.extra, vec!["a"]);
-        assert!(compare(&["a".into()], &["a".into()]).same);
     }
 }

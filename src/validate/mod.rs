@@ -22,7 +22,7 @@ use crate::cancel::Cancel;
 use crate::context::Context;
 use crate::docker::{last_lines, DockerError, Engine, RunOutput, RunSpec};
 use crate::git::Mirrors;
-use crate::model::RawInstance;
+use crate::model::{ListAgreement, RawInstance};
 use crate::progress::set_total;
 use crate::recipe::{short_hash, EnvSpec, RecipeBook};
 use crate::store::{RunRecord, Store, StoreError, ValidationRecord};
@@ -31,7 +31,7 @@ use crate::testlog::pytest_log::parse_log;
 use crate::testlog::TestReport;
 use crate::workspace::Workspace;
 
-use classify::{classify, compare, describe_flaky, ListAgreement};
+use classify::{classify, describe_flaky};
 use script::{out, plan, select_tests, Phase, Selection, DIR};
 
 /// Why an instance is not curated.
@@ -310,8 +310,8 @@ fn outcome_of(job: &Job, r: &ValidationRecord) -> InstanceOutcome {
         flaky: r.lists.flaky.len(),
         seconds: r.seconds,
         published: job.published.as_ref().map(|(f2p, p2p)| PublishedAgreement {
-            fail_to_pass: compare(&r.lists.fail_to_pass, f2p),
-            pass_to_pass: compare(&r.lists.pass_to_pass, p2p),
+            fail_to_pass: ListAgreement::between(&r.lists.fail_to_pass, f2p),
+            pass_to_pass: ListAgreement::between(&r.lists.pass_to_pass, p2p),
         }),
     }
 }

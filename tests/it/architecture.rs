@@ -28,6 +28,7 @@ const LAYERS: &[(&str, u8, &str)] = &[
     ("build", 4, "stage"),
     ("validate", 4, "stage"),
     ("export", 4, "stage"),
+    ("report", 4, "stage"),
     ("refresh", 5, "app"),
     ("app", 5, "app"),
     ("cli", 5, "app"),

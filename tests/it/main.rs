@@ -9,4 +9,5 @@ mod import;
 mod lite_reference;
 mod mine;
 mod pin;
+mod report;
 mod support;
