@@ -59,13 +59,20 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
     let log = init_logging(&progress, &log_filter, log_file.then_some(logs.as_path()), name);
     tracing::debug!(workspace = %ws.root().display(), log = ?log, "{name}");
     let open = |access: Access, source: Option<&SourceArgs>| -> Result<Context, Error> {
-        let recipes =
-            RecipeBook::load(source.and_then(|s| s.recipes.as_deref())).map_err(|e| Error::Usage(e.to_string()))?;
-        let store = Store::open(&ws, access)?;
-        let git_url = source.map_or(DEFAULT_GIT_URL, |s| s.git_url.as_str());
-        let cx = Context::new(ws.clone(), store, git_url, recipes, progress.clone());
-        cx.cancel.cancel_on_ctrl_c();
-        Ok(cx)
+        open_context(&ws, access, source, &progress)
+    };
+    // A filter naming nothing in the workspace is a typo, not an empty selection.
+    let open_for = |filter: &InstanceFilter, access: Access, source: Option<&SourceArgs>| -> Result<Context, Error> {
+        let cx = open(access, source)?;
+        let unknown = cx.store.unknown_in_filter(filter)?;
+        if unknown.is_empty() {
+            Ok(cx)
+        } else {
+            Err(Error::Usage(format!(
+                "{}: not in this workspace (`swegym-build status` lists its repositories)",
+                unknown.join(", ")
+            )))
+        }
     };
     match &cli.command {
         Command::Mine(a) => {
@@ -86,16 +93,16 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
         }
         Command::Pin(a) => {
             let opts = PinOptions { filter: filter(&a.repos, &[]), force: a.force };
-            report(g.json, &crate::pin::pin(&mut open(Access::ReadWrite, Some(&a.source))?, &opts)?)
+            report(g.json, &crate::pin::pin(&mut open_for(&opts.filter, Access::ReadWrite, Some(&a.source))?, &opts)?)
         }
         Command::Build(a) => {
             let (templates, opts) = build_options(a)?;
-            let mut cx = open(Access::ReadWrite, Some(&a.source))?;
+            let mut cx = open_for(&filter(&a.repos, &a.instances), Access::ReadWrite, Some(&a.source))?;
             report(g.json, &crate::build::build(&mut cx, templates, &opts).await?)
         }
         Command::Validate(a) => {
             let opts = validate_options(filter(&a.repos, &a.instances), a.jobs, a.force, &a.limits);
-            let mut cx = open(Access::ReadWrite, Some(&a.source))?;
+            let mut cx = open_for(&filter(&a.repos, &a.instances), Access::ReadWrite, Some(&a.source))?;
             report(g.json, &crate::validate::validate(&mut cx, &opts).await?)
         }
         Command::Refresh(a) => {
@@ -138,10 +145,27 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
         }
         Command::Report(a) => {
             let opts = ReportOptions { filter: filter(&a.repos, &a.instances), disagreements_only: a.disagreements };
-            report(g.json, &crate::report::report(&mut open(Access::ReadOnly, None)?, &opts)?)
+            report(g.json, &crate::report::report(&mut open_for(&opts.filter, Access::ReadOnly, None)?, &opts)?)
         }
         Command::Status => report(g.json, &StatusReport(Store::open(&ws, Access::ReadOnly)?.status()?)),
     }
+}
+
+/// The stage context: the store opened for `access`, mirrors and recipes from `source` (defaults
+/// without), and Ctrl-C wired to its cancellation signal.
+fn open_context(
+    ws: &Workspace,
+    access: Access,
+    source: Option<&SourceArgs>,
+    progress: &Progress,
+) -> Result<Context, Error> {
+    let recipes =
+        RecipeBook::load(source.and_then(|s| s.recipes.as_deref())).map_err(|e| Error::Usage(e.to_string()))?;
+    let store = Store::open(ws, access)?;
+    let git_url = source.map_or(DEFAULT_GIT_URL, |s| s.git_url.as_str());
+    let cx = Context::new(ws.clone(), store, git_url, recipes, progress.clone());
+    cx.cancel.cancel_on_ctrl_c();
+    Ok(cx)
 }
 
 /// Prints a summary (JSON with `--json`) and returns its exit code.

@@ -49,6 +49,29 @@ impl InstanceFilter {
     }
 }
 
+impl super::Store {
+    /// The filter's repositories and instance ids that name nothing in the workspace: a typo in
+    /// `--repo getmoto/mot` would otherwise select nothing and quietly succeed.
+    pub fn unknown_in_filter(&self, filter: &InstanceFilter) -> Result<Vec<String>, super::StoreError> {
+        let known = |sql: &str| -> Result<std::collections::HashSet<String>, super::StoreError> {
+            let mut stmt = self.conn.prepare(sql).map_err(self.db_err())?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(self.db_err())?;
+            rows.collect::<Result<_, _>>().map_err(self.db_err())
+        };
+        let mut unknown = Vec::new();
+        if !filter.repos.is_empty() {
+            let repos = known("SELECT DISTINCT lower(repo) FROM instances")?;
+            let missing = filter.repos.iter().map(ToString::to_string).filter(|r| !repos.contains(&r.to_lowercase()));
+            unknown.extend(missing.map(|r| format!("--repo {r}")));
+        }
+        if !filter.instances.is_empty() {
+            let ids = known("SELECT instance_id FROM instances")?;
+            unknown.extend(filter.instances.iter().filter(|i| !ids.contains(*i)).map(|i| format!("--instance {i}")));
+        }
+        Ok(unknown)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -105,3 +105,23 @@ async fn report_sets_published_rows_beside_ours_and_says_why() {
     assert!(text.contains("conan-io__conan-10686: environment_broken"), "{text}");
     assert!(!text.contains("getmoto"), "--repo selects: {text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_naming_nothing_in_the_workspace_is_a_usage_error() {
+    let ctx = TestContext::new().await;
+    assert!(ctx.run(&["import", &sample()], &[]).await.status.success());
+    for args in [
+        &["pin", "--repo", "getmoto/mot"][..],
+        &["build", "--repo", "getmoto/mot"],
+        &["validate", "--repo", "getmoto/mot"],
+        &["report", "--repo", "getmoto/mot"],
+    ] {
+        let out = ctx.run(args, &[]).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("--repo getmoto/mot: not in this workspace"), "{args:?}: {}", stderr(&out));
+    }
+    let out = ctx.run(&["report", "--repo", "GetMoto/Moto", "--instance", "getmoto__moto-1"], &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("--instance getmoto__moto-1") && !err.contains("--repo"), "case-insensitive repo: {err}");
+}
