@@ -8,6 +8,7 @@ pub mod app;
 pub mod build;
 pub mod cancel;
 pub mod cli;
+pub mod diff;
 pub mod docker;
 pub mod error;
 pub mod export;
