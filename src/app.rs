@@ -472,12 +472,12 @@ fn run_suggest(ws: &Workspace, args: &SuggestArgs) -> Result<Exit, Error> {
 }
 
 fn run_export(g: &GlobalArgs, ws: &Workspace, args: &ExportArgs) -> Result<Exit, Error> {
-    let store = Store::open(ws, Access::ReadWrite)?;
+    let mut store = Store::open(ws, Access::ReadWrite)?;
     let formats = if args.formats.is_empty() { vec![Format::Jsonl, Format::Parquet] } else { args.formats.clone() };
     let splits = if args.splits.is_empty() { vec![Split::Full, Split::Lite] } else { args.splits.clone() };
     let out_dir = args.out.clone().unwrap_or_else(|| ws.exports_dir());
     let opts = ExportOptions { splits, formats, out_dir, extended: args.extended, card: !args.no_card };
-    let summary = export::export(&store, &opts)?;
+    let summary = export::export(&mut store, &opts)?;
     if g.json {
         println!("{}", to_json(&summary)?);
     } else {

@@ -15,6 +15,7 @@ pub mod export;
 pub mod git;
 pub mod github;
 pub mod import;
+pub mod lite;
 pub mod mine;
 pub mod model;
 pub mod pin;

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::lite::{MAX_PATCH_HUNKS, MIN_PROBLEM_WORDS};
+use crate::lite::{MAX_PATCH_HUNKS, MIN_PROBLEM_WORDS};
 
 /// How many instances of one repository survived each pipeline stage.
 #[derive(Debug, Clone, Default, Serialize)]

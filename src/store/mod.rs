@@ -3,9 +3,10 @@
 //! One process writes a workspace at a time. DuckDB enforces that too, but its error names no
 //! process; a lock file next to the database does, and lets `status` read while nobody writes.
 
-mod images;
 mod filter;
+mod images;
 mod import;
+mod lite;
 mod mine;
 mod pin;
 mod schema;
@@ -15,6 +16,7 @@ mod validate;
 pub use filter::InstanceFilter;
 pub use images::{Check, ImageRecord, ImageStatus};
 pub use import::PublishedValues;
+pub use lite::StoredRejection;
 pub use mine::{IssueRecord, KnownPull, MinedBatch, PullOutcome, PullRecord};
 pub use pin::{PinCandidate, PinRecord, VersionRecord};
 pub use status::RepoStatus;
@@ -41,6 +43,8 @@ pub enum StoreError {
     TooNew { path: PathBuf, found: usize, supported: usize },
     #[error("no database in {path} yet: run `swegym-build mine` (or `import`) first")]
     Missing { path: PathBuf },
+    #[error("database {path}: {detail}")]
+    Corrupt { path: PathBuf, detail: String },
     #[error("{0}")]
     Export(String),
 }

@@ -36,6 +36,9 @@ use crate::diff::{FileKind, LineKind, Patch};
 pub const MIN_PROBLEM_WORDS: usize = 40;
 /// Maximum number of hunks in the gold patch (at least one is required).
 pub const MAX_PATCH_HUNKS: usize = 3;
+/// Part of the stored membership's input hash: bump it when a criterion changes, so every stored
+/// membership is computed again.
+pub const CRITERIA_VERSION: u32 = 1;
 /// Evidence strings are cut to this many characters.
 const MAX_EVIDENCE_CHARS: usize = 120;
 
@@ -163,6 +166,38 @@ pub fn lite_rejections(problem_statement: &str, patch: &str, test_patch: &str) -
         out.push(LiteRejection::TestChecksErrorMessage(e));
     }
     out
+}
+
+/// An instance's inputs to the criteria, as the store hands them out for judging.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiteInput {
+    pub instance_id: String,
+    /// Identifies these inputs: stored with the verdict, so the store can tell when they change.
+    pub input_hash: String,
+    pub problem_statement: String,
+    pub patch: String,
+    pub test_patch: String,
+}
+
+/// The criteria's verdict on one instance, to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiteVerdict {
+    pub instance_id: String,
+    /// [`LiteInput::input_hash`] of the inputs judged.
+    pub input_hash: String,
+    /// Every failed criterion; empty = in Lite.
+    pub rejections: Vec<LiteRejection>,
+}
+
+impl LiteInput {
+    /// Applies every criterion.
+    pub fn judge(self) -> LiteVerdict {
+        LiteVerdict {
+            rejections: lite_rejections(&self.problem_statement, &self.patch, &self.test_patch),
+            instance_id: self.instance_id,
+            input_hash: self.input_hash,
+        }
+    }
 }
 
 /// True when the instance meets every Lite criterion.
@@ -481,6 +516,20 @@ mod tests {
             p.push('\n');
         }
         p
+    }
+
+    #[test]
+    fn judging_keeps_the_instance_and_its_input_hash() {
+        let input = LiteInput {
+            instance_id: "o__r-1".into(),
+            input_hash: "h".into(),
+            problem_statement: "too short".into(),
+            patch: GOOD_PATCH.into(),
+            test_patch: GOOD_TEST_PATCH.into(),
+        };
+        let v = input.judge();
+        assert_eq!((v.instance_id.as_str(), v.input_hash.as_str()), ("o__r-1", "h"));
+        assert_eq!(v.rejections, vec![LiteRejection::ProblemTooShort { words: 2 }]);
     }
 
     #[test]
