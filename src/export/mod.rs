@@ -91,6 +91,8 @@ pub enum ExportError {
     Store(#[from] StoreError),
     #[error("cannot write {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("dataset card: {0}")]
+    Card(#[from] minijinja::Error),
 }
 
 /// Name of the chart written beside the card.
@@ -152,7 +154,7 @@ pub fn export(store: &mut Store, opts: &ExportOptions) -> Result<ExportSummary, 
             failures: failures.into_iter().collect(),
             chart_file: CHART_FILE.into(),
         };
-        write_atomic(&card, card::render_card(&input).as_bytes())?;
+        write_atomic(&card, card::render_card(&input)?.as_bytes())?;
         summary.card = Some(card);
         summary.chart = Some(chart);
     }
