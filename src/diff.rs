@@ -109,8 +109,9 @@ impl<'a> Patch<'a> {
                 if !next_is_plus {
                     continue;
                 }
-                let current = drafts.last().filter(|d| d.git && d.minus.is_none() && d.hunks.is_empty());
-                if current.is_none() {
+                // The pair of a `diff --git` block, or a plain diff's next file.
+                let in_git_header = drafts.last().is_some_and(|d| d.git && d.minus.is_none() && d.hunks.is_empty());
+                if !in_git_header {
                     drafts.push(Draft::new(offset, false));
                 }
                 drafts.last_mut().expect("present").minus = Some(side_path(rest, "a/"));

@@ -4,7 +4,7 @@
 //!
 //! The card's text lives in a template (`card.md.j2`) rendered with strict undefined behaviour, so a
 //! misspelt or missing variable is an error rather than a silent blank in a published card. The
-//! template gets a [`CardContext`]: the input ordered and summed, nothing formatted; the filters
+//! template gets a `CardContext`: the input ordered and summed, nothing formatted; the filters
 //! `count`, `percent`, `cell` and `yaml` format numbers, Markdown cells and YAML scalars.
 
 mod chart;
