@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::diff::Patch;
 use crate::docker::RunOutput;
-use crate::mine::diff::{block_path, file_blocks};
 use crate::model::RawInstance;
 use crate::recipe::EnvSpec;
 use crate::store::Check;
@@ -104,12 +104,10 @@ pub struct CheckPlan {
 
 /// Test files a test patch touches, as SWE-bench selects them (code files only).
 pub fn touched_test_files(test_patch: &str) -> Vec<String> {
-    let mut out = vec![];
-    for b in file_blocks(test_patch) {
-        if let Some(p) = block_path(b) {
-            if p.ends_with(".py") && !out.contains(&p) {
-                out.push(p);
-            }
+    let mut out: Vec<String> = vec![];
+    for p in Patch::parse(test_patch).files().iter().filter_map(|f| f.path()) {
+        if p.ends_with(".py") && !out.iter().any(|o| o == p) {
+            out.push(p.to_string());
         }
     }
     out

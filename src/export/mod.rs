@@ -4,7 +4,6 @@
 //! never sees half a file and a killed export leaves the previous one intact.
 
 pub mod card;
-pub mod lite;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -14,8 +13,9 @@ use duckdb::params;
 use serde::Serialize;
 
 use crate::context::Context;
+use crate::lite::{LiteInput, LiteVerdict};
 use crate::model::ExportRow;
-use crate::store::{now_ts, Store, StoreError};
+use crate::store::{now_ts, InstanceFilter, Store, StoreError};
 
 /// Which instances to export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize, strum::IntoStaticStr)]
@@ -89,6 +89,8 @@ pub enum ExportError {
     Store(#[from] StoreError),
     #[error("cannot write {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("dataset card: {0}")]
+    Card(#[from] minijinja::Error),
 }
 
 /// Name of the chart written beside the card.
@@ -96,7 +98,12 @@ pub const CHART_FILE: &str = "repos.svg";
 
 /// Writes `<out_dir>/<split>.<ext>` for each split and format, then the dataset card.
 pub fn export(cx: &mut Context, opts: &ExportOptions) -> Result<ExportSummary, ExportError> {
-    let store = &cx.store;
+    let store = &mut cx.store;
+    // Mine and import store the Lite membership of what they write; a workspace made before
+    // memberships were stored has none yet.
+    let verdicts: Vec<LiteVerdict> =
+        store.lite_pending(&InstanceFilter::all())?.into_iter().map(LiteInput::judge).collect();
+    store.write_lite(&verdicts)?;
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ExportError::Io { path, source }
@@ -146,7 +153,7 @@ pub fn export(cx: &mut Context, opts: &ExportOptions) -> Result<ExportSummary, E
             failures: failures.into_iter().collect(),
             chart_file: CHART_FILE.into(),
         };
-        write_atomic(&card, card::render_card(&input).as_bytes())?;
+        write_atomic(&card, card::render_card(&input)?.as_bytes())?;
         summary.card = Some(card);
         summary.chart = Some(chart);
     }
@@ -191,15 +198,16 @@ pub fn split_rows(
         Split::Raw => return raw_rows(store),
         Split::Full => store.curated_rows()?,
         Split::Lite => {
+            let memberships = store.curated_lite()?;
             let mut kept = Vec::new();
             for row in store.curated_rows()? {
-                let why = lite::lite_rejections(&row.problem_statement, &row.patch, &row.test_patch);
-                if why.is_empty() {
+                // `export` stores every missing membership before it reads: none is absent there.
+                let Some(rejections) = memberships.get(&row.instance_id) else { continue };
+                if rejections.is_empty() {
                     kept.push(row);
-                } else {
-                    for w in why {
-                        *lite_rejections.entry(w.code().to_string()).or_default() += 1;
-                    }
+                }
+                for r in rejections {
+                    *lite_rejections.entry(r.code.clone()).or_default() += 1;
                 }
             }
             kept

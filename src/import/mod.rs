@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::context::Context;
+use crate::lite::{LiteInput, LiteVerdict};
 use crate::model::{RawInstance, RepoName};
-use crate::store::{PublishedValues, Store, StoreError};
+use crate::store::{InstanceFilter, PublishedValues, Store, StoreError};
 
 /// Errors of `import`; each names the file, and the line or row where it can.
 #[derive(Debug, thiserror::Error)]
@@ -182,6 +183,10 @@ pub fn import(cx: &mut Context, opts: &ImportOptions) -> Result<ImportSummary, I
     }
     let total = converted.len() as u64;
     let kept_mined = store.write_imported(&converted)?;
+    // The Lite membership of what was imported, computed once for status, the lite split and the card.
+    let verdicts: Vec<LiteVerdict> =
+        store.lite_pending(&InstanceFilter::all())?.into_iter().map(LiteInput::judge).collect();
+    store.write_lite(&verdicts)?;
     Ok(ImportSummary { path: path.to_path_buf(), rows: total, imported: total - kept_mined, kept_mined })
 }
 

@@ -22,9 +22,12 @@ use crate::cancel::Cancel;
 use crate::context::Context;
 use crate::github::models::{IssueComment, IssueDetail, PullCommit, PullSummary};
 use crate::github::{GitHub, GitHubError, Page, RequestKind};
+use crate::lite::{LiteInput, LiteVerdict};
 use crate::model::{RawInstance, RepoName};
 use crate::progress::Progress;
-use crate::store::{ts, IssueRecord, KnownPull, MinedBatch, PullOutcome, PullRecord, Store, StoreError};
+use crate::store::{
+    ts, InstanceFilter, IssueRecord, KnownPull, MinedBatch, PullOutcome, PullRecord, Store, StoreError,
+};
 
 /// What to mine.
 #[derive(Debug, Clone)]
@@ -205,6 +208,10 @@ pub async fn mine(cx: &mut Context, gh: Arc<GitHub>, opts: &MineOptions) -> Resu
             repo_summary.error.as_deref(),
             &used,
         )?;
+        // The Lite membership of what was mined, computed once for status, the lite split and the card.
+        let filter = InstanceFilter { repos: vec![repo.clone()], instances: Vec::new() };
+        let verdicts: Vec<LiteVerdict> = store.lite_pending(&filter)?.into_iter().map(LiteInput::judge).collect();
+        store.write_lite(&verdicts)?;
         summary.repos.push(repo_summary);
     }
     let counts = gh.counts();

@@ -6,6 +6,7 @@
 mod filter;
 mod images;
 mod import;
+mod lite;
 mod mine;
 mod pin;
 mod report;
@@ -16,6 +17,7 @@ mod validate;
 pub use filter::InstanceFilter;
 pub use images::{Check, ImageRecord, ImageStatus};
 pub use import::PublishedValues;
+pub use lite::StoredRejection;
 pub use mine::{IssueRecord, KnownPull, MinedBatch, PullOutcome, PullRecord};
 pub use pin::{PinCandidate, PinRecord, VersionRecord};
 pub use report::{PublishedComparison, ValidationOutcome};
@@ -43,6 +45,8 @@ pub enum StoreError {
     TooNew { path: PathBuf, found: usize, supported: usize },
     #[error("no database in {path} yet: run `swegym-build mine` (or `import`) first")]
     Missing { path: PathBuf },
+    #[error("database {path}: {detail}")]
+    Corrupt { path: PathBuf, detail: String },
     #[error("{0}")]
     Export(String),
 }

@@ -168,4 +168,14 @@ pub const MIGRATIONS: &[&str] = &[
         status      VARCHAR NOT NULL      -- PASSED FAILED SKIPPED ERROR XFAIL XPASS
     );
     "#,
+    // v6: SWE-bench Lite membership per instance (criteria in lite.rs), computed once by the stage
+    // that creates or changes the instance and read by status, the lite split and the card.
+    r#"
+    CREATE TABLE lite (
+        instance_id VARCHAR PRIMARY KEY,
+        input_hash  VARCHAR NOT NULL,  -- of the criteria version, problem_statement, patch, test_patch
+        rejections  VARCHAR NOT NULL,  -- JSON: [{code, detail}] per failed criterion; [] = in Lite
+        checked_at  VARCHAR NOT NULL
+    );
+    "#,
 ];

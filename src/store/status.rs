@@ -71,15 +71,25 @@ impl Store {
                        count(*) FILTER (WHERE pins.version = pub.version) AS agree
                 FROM pins LEFT JOIN published pub USING (instance_id) GROUP BY pins.repo
             ),
-            vs AS (SELECT repo, count(*) AS n FROM versions GROUP BY repo)
+            vs AS (SELECT repo, count(*) AS n FROM versions GROUP BY repo),
+            -- Lite = curated and no failed criterion in the stored membership.
+            val AS (
+                SELECT i.repo, count(*) AS validated,
+                       count(*) FILTER (WHERE v.status = 'curated') AS curated,
+                       count(*) FILTER (WHERE v.status = 'curated' AND l.rejections = '[]') AS lite
+                FROM validations v JOIN instances i USING (instance_id) LEFT JOIN lite l USING (instance_id)
+                GROUP BY i.repo
+            )
             SELECT names.repo, coalesce(p.scanned, 0), coalesce(p.merged, 0), coalesce(p.linked, 0),
                    coalesce(i.n, 0), coalesce(i.with_tests, 0), coalesce(p.failed, 0), coalesce(q.n, 0),
                    repos.last_mined_at, repos.last_error,
                    coalesce(pn.pinned, 0), coalesce(pn.missing, 0), coalesce(vs.n, 0),
-                   coalesce(pn.compared, 0), coalesce(pn.agree, 0)
+                   coalesce(pn.compared, 0), coalesce(pn.agree, 0),
+                   coalesce(val.validated, 0), coalesce(val.curated, 0), coalesce(val.lite, 0)
             FROM names
             LEFT JOIN p USING (repo) LEFT JOIN i USING (repo) LEFT JOIN q USING (repo)
             LEFT JOIN repos USING (repo) LEFT JOIN pn USING (repo) LEFT JOIN vs USING (repo)
+            LEFT JOIN val USING (repo)
             ORDER BY names.repo";
         let mut stmt = self.conn.prepare(sql).map_err(self.db_err())?;
         let rows = stmt
@@ -101,6 +111,9 @@ impl Store {
                     versions: n(12)?,
                     published_compared: n(13)?,
                     published_agree: n(14)?,
+                    validated: n(15)?,
+                    curated: n(16)?,
+                    lite: n(17)?,
                     ..Default::default()
                 })
             })
@@ -114,33 +127,6 @@ impl Store {
                 r.images_failed = img.instances_failed;
                 r.image_bytes = img.bytes;
                 r.python_substitutions = img.substitutions;
-            }
-        }
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT i.repo, i.problem_statement, i.patch, i.test_patch, v.status = 'curated'
-                 FROM validations v JOIN instances i USING (instance_id)",
-            )
-            .map_err(self.db_err())?;
-        let validated = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, bool>(4)?,
-                ))
-            })
-            .map_err(self.db_err())?;
-        for v in validated {
-            let (repo, problem, patch, test_patch, curated) = v.map_err(self.db_err())?;
-            let Some(r) = rows.iter_mut().find(|r| r.repo == repo) else { continue };
-            r.validated += 1;
-            if curated {
-                r.curated += 1;
-                r.lite += u64::from(crate::export::lite::is_lite(&problem, &patch, &test_patch));
             }
         }
         for (repo, reason, n) in self.rejection_reasons()? {

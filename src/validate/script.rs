@@ -5,7 +5,7 @@
 //! for a result.
 
 use crate::build::script::{sh_quote, touched_test_files};
-use crate::mine::diff::{block_path, file_blocks};
+use crate::diff::Patch;
 use crate::recipe::{EnvSpec, TestSelection};
 use crate::testlog::plugin::{PLUGIN_MODULE, PLUGIN_SOURCE, RESULTS_ENV};
 
@@ -61,9 +61,9 @@ pub fn select_tests(spec: &EnvSpec, test_patch: &str) -> Option<Selection> {
     }
 }
 
-/// Files a patch deletes (`+++ /dev/null`): they cannot be run.
+/// Files a patch deletes: they cannot be run.
 fn deleted_files(patch: &str) -> Vec<String> {
-    file_blocks(patch).into_iter().filter(|b| b.lines().any(|l| l == "+++ /dev/null")).filter_map(block_path).collect()
+    Patch::parse(patch).files().iter().filter(|f| f.is_deleted()).filter_map(|f| f.path()).map(str::to_string).collect()
 }
 
 /// The `[case NAME]` blocks a mypy test patch adds or changes, without their flag suffixes

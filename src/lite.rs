@@ -13,8 +13,9 @@
 //! - Every URL counts, including the repository's own (its issue URLs are references anyway).
 //! - Images are embedded images (`![…](…)`, `<img`, `<video`, `data:image/`) anywhere, or image/video
 //!   file names in prose. A file name inside code (`savefig("out.png")`) is not an image.
-//! - Diffs are parsed with hunk line counts, so a content line such as `--- /dev/null` or `@@ x`
-//!   inside a hunk is never mistaken for a header. Renames and copies count as adding/removing a file.
+//! - Diffs are read by [`crate::diff`], with hunk line counts, so a content line such as
+//!   `--- /dev/null` or `@@ x` inside a hunk is never mistaken for a header. Renames and copies count
+//!   as adding/removing a file.
 //! - Message checks are looked for in added test lines only, and precisely: `pytest.raises`/
 //!   `pytest.warns`/`pytest.deprecated_call` calls whose arguments include `match=` (multi-line calls
 //!   included), `<excinfo>.match(…)` on a name bound by `pytest.raises(…) as <excinfo>`,
@@ -29,10 +30,15 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::Serialize;
 
+use crate::diff::{FileKind, LineKind, Patch};
+
 /// Minimum number of whitespace-separated words in the problem statement.
 pub const MIN_PROBLEM_WORDS: usize = 40;
 /// Maximum number of hunks in the gold patch (at least one is required).
 pub const MAX_PATCH_HUNKS: usize = 3;
+/// Part of the stored membership's input hash: bump it when a criterion changes, so every stored
+/// membership is computed again.
+pub const CRITERIA_VERSION: u32 = 1;
 /// Evidence strings are cut to this many characters.
 const MAX_EVIDENCE_CHARS: usize = 120;
 
@@ -144,22 +150,54 @@ pub fn lite_rejections(problem_statement: &str, patch: &str, test_patch: &str) -
         out.push(LiteRejection::ProblemHasImage(e));
     }
 
-    let gold = parse_diff(patch);
-    if gold.len() != 1 {
-        out.push(LiteRejection::PatchFiles { files: gold.len() });
+    let gold = Patch::parse(patch);
+    if gold.files().len() != 1 {
+        out.push(LiteRejection::PatchFiles { files: gold.files().len() });
     }
-    let hunks: usize = gold.iter().map(|f| f.hunks.len()).sum();
+    let hunks = gold.hunk_count();
     if hunks == 0 || hunks > MAX_PATCH_HUNKS {
         out.push(LiteRejection::PatchHunks { hunks });
     }
-    if let Some(f) = gold.iter().find(|f| f.adds_or_removes) {
-        out.push(LiteRejection::PatchAddsOrRemovesFile(evidence(&f.path)));
+    if let Some(f) = gold.files().iter().find(|f| f.kind() != FileKind::Modified) {
+        out.push(LiteRejection::PatchAddsOrRemovesFile(evidence(f.path().unwrap_or_default())));
     }
 
-    if let Some(e) = find_message_check(&parse_diff(test_patch)) {
+    if let Some(e) = find_message_check(&Patch::parse(test_patch)) {
         out.push(LiteRejection::TestChecksErrorMessage(e));
     }
     out
+}
+
+/// An instance's inputs to the criteria, as the store hands them out for judging.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiteInput {
+    pub instance_id: String,
+    /// Identifies these inputs: stored with the verdict, so the store can tell when they change.
+    pub input_hash: String,
+    pub problem_statement: String,
+    pub patch: String,
+    pub test_patch: String,
+}
+
+/// The criteria's verdict on one instance, to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiteVerdict {
+    pub instance_id: String,
+    /// [`LiteInput::input_hash`] of the inputs judged.
+    pub input_hash: String,
+    /// Every failed criterion; empty = in Lite.
+    pub rejections: Vec<LiteRejection>,
+}
+
+impl LiteInput {
+    /// Applies every criterion.
+    pub fn judge(self) -> LiteVerdict {
+        LiteVerdict {
+            rejections: lite_rejections(&self.problem_statement, &self.patch, &self.test_patch),
+            instance_id: self.instance_id,
+            input_hash: self.input_hash,
+        }
+    }
 }
 
 /// True when the instance meets every Lite criterion.
@@ -293,117 +331,10 @@ fn find_image(text: &str, prose: &str) -> Option<String> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Diffs
-
-/// One file of a unified diff.
-#[derive(Debug, Default)]
-struct FileDiff {
-    /// The file's path (new side, or old side when deleted).
-    path: String,
-    /// New, deleted, renamed or copied.
-    adds_or_removes: bool,
-    /// Seen a `--- ` header (plain diffs without `diff --git` start a file here).
-    saw_old_header: bool,
-    hunks: Vec<Hunk>,
-}
-
-/// The new side of a hunk: context and added lines, in order.
-#[derive(Debug, Default)]
-struct Hunk {
-    lines: Vec<(bool, String)>,
-}
-
-fn strip_side(path: &str) -> &str {
-    let path = path.split('\t').next().unwrap_or(path).trim_end();
-    path.strip_prefix("a/").or_else(|| path.strip_prefix("b/")).unwrap_or(path)
-}
-
-/// Parses a unified diff, counting hunk lines so content is never read as a header.
-fn parse_diff(diff: &str) -> Vec<FileDiff> {
-    static HUNK: LazyLock<Regex> = LazyLock::new(|| re(r"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@"));
-    let mut files: Vec<FileDiff> = Vec::new();
-    let (mut old_left, mut new_left) = (0usize, 0usize);
-    for line in diff.split('\n') {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if old_left > 0 || new_left > 0 {
-            let hunk = files.last_mut().and_then(|f| f.hunks.last_mut()).expect("inside a hunk");
-            match line.chars().next() {
-                Some(' ') | None => {
-                    old_left = old_left.saturating_sub(1);
-                    new_left = new_left.saturating_sub(1);
-                    hunk.lines.push((false, line.get(1..).unwrap_or("").to_string()));
-                    continue;
-                }
-                Some('-') => {
-                    old_left = old_left.saturating_sub(1);
-                    continue;
-                }
-                Some('+') => {
-                    new_left = new_left.saturating_sub(1);
-                    hunk.lines.push((true, line[1..].to_string()));
-                    continue;
-                }
-                Some('\\') => continue,
-                // A wrong count in the header: this line is a header again.
-                Some(_) => {
-                    old_left = 0;
-                    new_left = 0;
-                }
-            }
-        }
-        if let Some(rest) = line.strip_prefix("diff --git ") {
-            // `a/x b/y`: take the new side; `+++`/`---` headers refine it.
-            let path = rest.rsplit_once(" b/").map_or(rest, |(_, b)| b);
-            files.push(FileDiff { path: path.to_string(), ..FileDiff::default() });
-        } else if let Some(rest) = line.strip_prefix("--- ") {
-            if files.last().is_none_or(|f| f.saw_old_header) {
-                files.push(FileDiff::default());
-            }
-            let f = files.last_mut().expect("just ensured");
-            f.saw_old_header = true;
-            if rest.trim_end() == "/dev/null" {
-                f.adds_or_removes = true;
-            } else if f.path.is_empty() {
-                f.path = strip_side(rest).to_string();
-            }
-        } else if let Some(rest) = line.strip_prefix("+++ ") {
-            if files.is_empty() {
-                files.push(FileDiff::default());
-            }
-            let f = files.last_mut().expect("just ensured");
-            if rest.trim_end() == "/dev/null" {
-                f.adds_or_removes = true;
-            } else {
-                f.path = strip_side(rest).to_string();
-            }
-        } else if line.starts_with("new file mode")
-            || line.starts_with("deleted file mode")
-            || line.starts_with("rename from ")
-            || line.starts_with("rename to ")
-            || line.starts_with("copy from ")
-            || line.starts_with("copy to ")
-        {
-            if let Some(f) = files.last_mut() {
-                f.adds_or_removes = true;
-            }
-        } else if let Some(c) = HUNK.captures(line) {
-            let count = |i: usize| c.get(i).map_or(1, |m| m.as_str().parse().unwrap_or(0));
-            if files.is_empty() {
-                files.push(FileDiff::default());
-            }
-            files.last_mut().expect("just ensured").hunks.push(Hunk::default());
-            old_left = count(1);
-            new_left = count(2);
-        }
-    }
-    files
-}
-
-// ---------------------------------------------------------------------------------------------
 // Test patch
 
 /// The first message check that an added line introduces.
-fn find_message_check(files: &[FileDiff]) -> Option<String> {
+fn find_message_check(test_patch: &Patch) -> Option<String> {
     static ASSERT_REGEX: LazyLock<Regex> =
         LazyLock::new(|| re(r"\b(?:assertRaisesRegexp?|assertWarnsRegexp?|assertRaisesMessage)\b"));
     static CALL: LazyLock<Regex> =
@@ -413,11 +344,18 @@ fn find_message_check(files: &[FileDiff]) -> Option<String> {
 
     let mut excinfo_names: Vec<String> = Vec::new();
     let mut found: Option<String> = None;
-    for hunk in files.iter().flat_map(|f| &f.hunks) {
-        // The new side as one text, with the byte offset where each line starts.
+    for hunk in test_patch.files().iter().flat_map(|f| f.hunks()) {
+        // The new side (whether added, text), as lines and as one text with the byte offset where
+        // each line starts.
+        let lines: Vec<(bool, &str)> = hunk
+            .lines
+            .iter()
+            .filter(|l| l.kind != LineKind::Removed)
+            .map(|l| (l.kind == LineKind::Added, l.text))
+            .collect();
         let mut text = String::new();
-        let mut starts = Vec::with_capacity(hunk.lines.len());
-        for (_, l) in &hunk.lines {
+        let mut starts = Vec::with_capacity(lines.len());
+        for (_, l) in &lines {
             starts.push(text.len());
             text.push_str(l);
             text.push('\n');
@@ -425,7 +363,7 @@ fn find_message_check(files: &[FileDiff]) -> Option<String> {
         let line_of = |pos: usize| starts.partition_point(|&s| s <= pos).saturating_sub(1);
 
         if found.is_none() {
-            found = hunk.lines.iter().find(|(added, l)| *added && ASSERT_REGEX.is_match(l)).map(|(_, l)| evidence(l));
+            found = lines.iter().find(|(added, l)| *added && ASSERT_REGEX.is_match(l)).map(|(_, l)| evidence(l));
         }
         for c in CALL.captures_iter(&text) {
             let name = c.get(1).expect("group 1");
@@ -442,7 +380,7 @@ fn find_message_check(files: &[FileDiff]) -> Option<String> {
                 continue;
             }
             let (first, last) = (line_of(name.start()), line_of(close.saturating_sub(1)));
-            if hunk.lines[first..=last.max(first)].iter().any(|(added, _)| *added) {
+            if lines[first..=last.max(first)].iter().any(|(added, _)| *added) {
                 let end = (close + 1).min(text.len());
                 found = Some(evidence(&text[name.start()..end]));
             }
@@ -454,13 +392,11 @@ fn find_message_check(files: &[FileDiff]) -> Option<String> {
     // `excinfo.match(...)` on a name bound by `pytest.raises(...) as excinfo`.
     for name in excinfo_names {
         let call = format!("{name}.match(");
-        let hit = files.iter().flat_map(|f| &f.hunks).flat_map(|h| &h.lines).find(|(added, l)| {
-            *added
-                && l.match_indices(&call).any(|(i, _)| {
-                    !l[..i].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.')
-                })
+        let hit = test_patch.files().iter().flat_map(|f| f.added_lines()).find(|l| {
+            l.match_indices(&call)
+                .any(|(i, _)| !l[..i].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.'))
         });
-        if let Some((_, l)) = hit {
+        if let Some(l) = hit {
             return Some(evidence(l));
         }
     }
@@ -580,6 +516,20 @@ mod tests {
             p.push('\n');
         }
         p
+    }
+
+    #[test]
+    fn judging_keeps_the_instance_and_its_input_hash() {
+        let input = LiteInput {
+            instance_id: "o__r-1".into(),
+            input_hash: "h".into(),
+            problem_statement: "too short".into(),
+            patch: GOOD_PATCH.into(),
+            test_patch: GOOD_TEST_PATCH.into(),
+        };
+        let v = input.judge();
+        assert_eq!((v.instance_id.as_str(), v.input_hash.as_str()), ("o__r-1", "h"));
+        assert_eq!(v.rejections, vec![LiteRejection::ProblemTooShort { words: 2 }]);
     }
 
     #[test]
