@@ -25,9 +25,8 @@ use crate::cancel::Cancel;
 use crate::docker::{DockerError, Engine, RunSpec};
 use crate::git::{History, Mirrors};
 use crate::model::{RawInstance, RepoName};
-use crate::pin::recipe_label;
 use crate::progress::{set_total, Progress};
-use crate::recipe::{short_hash, EnvSpec, PythonVersion, Recipe, RecipeBook, TestSelection};
+use crate::recipe::{recipe_label, short_hash, EnvSpec, PythonVersion, Recipe, RecipeBook, TestSelection};
 use crate::store::{Check, ImageRecord, Store, StoreError, VersionRecord};
 use crate::workspace::Workspace;
 
