@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::docker::RunOutput;
+use crate::docker::{sh_quote, RunOutput};
 use crate::mine::diff::{block_path, file_blocks};
 use crate::model::RawInstance;
 use crate::recipe::EnvSpec;
@@ -17,11 +17,6 @@ pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
         out = out.replace(&format!("{{{{{k}}}}}"), v);
     }
     out
-}
-
-/// Single-quotes a word for `sh`.
-pub fn sh_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 /// A `RUN apt-get install …` line for the recipe's system packages (empty when there are none).
@@ -205,10 +200,5 @@ mod tests {
         let c = parse_checks(&["import".into()], &out);
         assert!(!c[0].ok);
         assert!(c[0].detail.contains("not found"), "{}", c[0].detail);
-    }
-
-    #[test]
-    fn sh_quote_survives_single_quotes() {
-        assert_eq!(sh_quote("a'b"), r"'a'\''b'");
     }
 }

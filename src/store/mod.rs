@@ -3,8 +3,8 @@
 //! One process writes a workspace at a time. DuckDB enforces that too, but its error names no
 //! process; a lock file next to the database does, and lets `status` read while nobody writes.
 
-mod images;
 mod filter;
+mod images;
 mod import;
 mod mine;
 mod pin;
