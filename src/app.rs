@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::build::{self, BuildOptions, Templates};
 use crate::cancel::Cancel;
 use crate::cli::{
     BuildArgs, Cli, Command, ExportArgs, GitHubArgs, GlobalArgs, HistoryArg, ImageArgs, ImportArgs, MineArgs, PinArgs,
@@ -19,6 +18,7 @@ use crate::export::{self, ExportOptions, Format, Split};
 use crate::git::History;
 use crate::git::Mirrors;
 use crate::github::{ClientConfig, GitHub, Token};
+use crate::image::{self, BuildOptions, Templates};
 use crate::mine::{self, MineOptions, MineSummary};
 use crate::model::RepoName;
 use crate::pin::{self, PinOptions};
@@ -309,7 +309,7 @@ async fn run_build(g: &GlobalArgs, ws: &Workspace, args: &BuildArgs, progress: &
     cancel.cancel_on_ctrl_c();
     let opts =
         build_options(args.repos.clone(), args.instances.clone(), args.jobs, args.force, args.envs_only, &args.image);
-    let s = build::build(&mut store, ws, &mirrors, &book, templates, &opts, progress, &cancel).await?;
+    let s = image::build(&mut store, ws, &mirrors, &book, templates, &opts, progress, &cancel).await?;
     if g.json {
         println!("{}", to_json(&s)?);
     } else {

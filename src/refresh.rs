@@ -7,11 +7,11 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::build::{self, BuildOptions, BuildSummary, Templates};
 use crate::cancel::Cancel;
 use crate::export::{self, ExportOptions, ExportSummary};
 use crate::git::Mirrors;
 use crate::github::GitHub;
+use crate::image::{self, BuildOptions, BuildSummary, Templates};
 use crate::mine::{self, MineOptions, MineSummary};
 use crate::pin::{self, PinOptions, PinSummary};
 use crate::progress::Progress;
@@ -35,7 +35,7 @@ pub enum RefreshError {
     #[error("pin: {0}")]
     Pin(#[from] pin::PinError),
     #[error("build: {0}")]
-    Build(#[from] build::BuildError),
+    Build(#[from] image::BuildError),
     #[error("validate: {0}")]
     Validate(#[from] validate::ValidateError),
     #[error("export: {0}")]
@@ -121,7 +121,7 @@ pub async fn refresh(
     progress.println("refresh: build");
     let mut bo = opts.build.clone();
     bo.repos = repos.clone();
-    let b = build::build(store, ws, mirrors, book, templates, &bo, progress, cancel).await?;
+    let b = image::build(store, ws, mirrors, book, templates, &bo, progress, cancel).await?;
     for i in b.images.iter().filter(|i| i.state == "failed") {
         s.failures.push(format!(
             "build {}: {}",

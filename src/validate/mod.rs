@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::build::suggested_recipe;
 use crate::cancel::Cancel;
 use crate::docker::{last_lines, DockerError, Engine, RunOutput, RunSpec};
 use crate::git::Mirrors;
+use crate::image::suggested_recipe;
 use crate::model::RawInstance;
 use crate::progress::{set_total, Progress};
 use crate::recipe::{short_hash, EnvSpec, RecipeBook};

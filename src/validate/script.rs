@@ -4,8 +4,8 @@
 //! results, timings), never read from the container's stdout: whatever a test prints cannot pass
 //! for a result.
 
-use crate::build::script::touched_test_files;
 use crate::docker::sh_quote;
+use crate::image::script::touched_test_files;
 use crate::mine::diff::{block_path, file_blocks};
 use crate::recipe::{EnvSpec, TestSelection};
 use crate::testlog::plugin::{PLUGIN_MODULE, PLUGIN_SOURCE, RESULTS_ENV};
