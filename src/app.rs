@@ -24,7 +24,7 @@ use crate::model::RepoName;
 use crate::pin::{self, PinOptions};
 use crate::progress::{init_logging, Progress};
 use crate::recipe::RecipeBook;
-use crate::store::{Access, RepoStatus, Store};
+use crate::store::{Access, InstanceFilter, RepoStatus, Store};
 use crate::validate;
 use crate::workspace::{env, Workspace};
 
@@ -134,8 +134,8 @@ async fn run_refresh(
     let repos = resolve_repos(&args.repos, args.repos_file.as_deref())?;
     let since = args.since.as_deref().map(parse_since).transpose()?;
     let book = recipes(&args.source)?;
-    let templates = Templates::load(args.image.dockerfiles.as_deref()).map_err(|e| Error::Usage(e.to_string()))?;
-    let validate = validate_options(vec![], vec![], args.jobs, false, &args.limits)?;
+    let build = build_options(InstanceFilter::all(), args.jobs.max(1), false, false, &args.image)?;
+    let validate = validate_options(InstanceFilter::all(), args.jobs, false, &args.limits)?;
 
     let mut store = Store::open(ws, Access::ReadWrite)?;
     let log = init_logging(progress, filter, Some(&ws.logs_dir()), "refresh");
@@ -146,7 +146,7 @@ async fn run_refresh(
     cancel.cancel_on_ctrl_c();
     let opts = crate::refresh::RefreshOptions {
         mine: MineOptions { repos, since, max_pulls: None, jobs: args.jobs.max(1), full: false },
-        build: build_options(vec![], vec![], args.jobs.max(1), false, false, &args.image),
+        build,
         validate,
         export: ExportOptions {
             splits: vec![Split::Full, Split::Lite],
@@ -156,7 +156,7 @@ async fn run_refresh(
             card: true,
         },
     };
-    let s = crate::refresh::refresh(&mut store, ws, gh, &mirrors, &book, templates, &opts, progress, &cancel).await?;
+    let s = crate::refresh::refresh(&mut store, ws, gh, &mirrors, &book, &opts, progress, &cancel).await?;
     let json = to_json(&s)?;
     let path = ws.refresh_summary();
     std::fs::write(&path, &json).map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))?;
@@ -272,17 +272,22 @@ fn run_pin(g: &GlobalArgs, ws: &Workspace, args: &PinArgs, progress: &Progress) 
     })
 }
 
+/// `--repo` and `--instance` as one selection.
+fn instance_filter(repos: &[String], instances: &[String]) -> Result<InstanceFilter, Error> {
+    Ok(InstanceFilter { repos: resolve_repos(repos, None)?, instances: instances.to_vec() })
+}
+
 fn build_options(
-    repos: Vec<String>,
-    instances: Vec<String>,
+    filter: InstanceFilter,
     jobs: usize,
     force: bool,
     envs_only: bool,
     image: &ImageArgs,
-) -> BuildOptions {
-    BuildOptions {
-        repos,
-        instances,
+) -> Result<BuildOptions, Error> {
+    let templates = Templates::load(image.dockerfiles.as_deref()).map_err(|e| Error::Usage(e.to_string()))?;
+    Ok(BuildOptions {
+        filter,
+        templates,
         jobs,
         force,
         base: image.base,
@@ -294,7 +299,7 @@ fn build_options(
         },
         envs_only,
         check_timeout: Duration::from_secs(image.check_timeout),
-    }
+    })
 }
 
 async fn run_build(g: &GlobalArgs, ws: &Workspace, args: &BuildArgs, progress: &Progress) -> Result<Exit, Error> {
@@ -302,14 +307,13 @@ async fn run_build(g: &GlobalArgs, ws: &Workspace, args: &BuildArgs, progress: &
         return Err(Error::Usage("--jobs must be at least 1".into()));
     }
     let book = recipes(&args.source)?;
-    let templates = Templates::load(args.image.dockerfiles.as_deref()).map_err(|e| Error::Usage(e.to_string()))?;
+    let filter = instance_filter(&args.repos, &args.instances)?;
+    let opts = build_options(filter, args.jobs, args.force, args.envs_only, &args.image)?;
     let mut store = Store::open(ws, Access::ReadWrite)?;
     let mirrors = Mirrors::new(ws.mirrors_dir(), args.source.git_url.clone());
     let cancel = Cancel::new();
     cancel.cancel_on_ctrl_c();
-    let opts =
-        build_options(args.repos.clone(), args.instances.clone(), args.jobs, args.force, args.envs_only, &args.image);
-    let s = image::build(&mut store, ws, &mirrors, &book, templates, &opts, progress, &cancel).await?;
+    let s = image::build(&mut store, ws, &mirrors, &book, &opts, progress, &cancel).await?;
     if g.json {
         println!("{}", to_json(&s)?);
     } else {
@@ -358,8 +362,7 @@ pub fn parse_size(s: &str) -> Result<i64, Error> {
 }
 
 fn validate_options(
-    repos: Vec<String>,
-    instances: Vec<String>,
+    filter: InstanceFilter,
     jobs: usize,
     force: bool,
     limits: &RunLimitArgs,
@@ -371,8 +374,7 @@ fn validate_options(
         return Err(Error::Usage(format!("--cpus {}: expected a positive number", limits.cpus)));
     }
     Ok(validate::ValidateOptions {
-        repos,
-        instances,
+        filter,
         jobs,
         runs: limits.runs,
         timeout: Duration::from_secs(limits.timeout),
@@ -384,13 +386,12 @@ fn validate_options(
 }
 
 async fn run_validate(g: &GlobalArgs, ws: &Workspace, args: &ValidateArgs, progress: &Progress) -> Result<Exit, Error> {
-    let opts = validate_options(args.repos.clone(), args.instances.clone(), args.jobs, args.force, &args.limits)?;
-    let book = recipes(&args.source)?;
+    let filter = instance_filter(&args.repos, &args.instances)?;
+    let opts = validate_options(filter, args.jobs, args.force, &args.limits)?;
     let mut store = Store::open(ws, Access::ReadWrite)?;
-    let mirrors = Mirrors::new(ws.mirrors_dir(), args.source.git_url.clone());
     let cancel = Cancel::new();
     cancel.cancel_on_ctrl_c();
-    let s = validate::validate(&mut store, ws, &mirrors, &book, &opts, progress, &cancel).await?;
+    let s = validate::validate(&mut store, ws, &opts, progress, &cancel).await?;
     if g.json {
         println!("{}", to_json(&s)?);
     } else {

@@ -11,16 +11,16 @@ use crate::cancel::Cancel;
 use crate::export::{self, ExportOptions, ExportSummary};
 use crate::git::Mirrors;
 use crate::github::GitHub;
-use crate::image::{self, BuildOptions, BuildSummary, Templates};
+use crate::image::{self, BuildOptions, BuildSummary, ImageState};
 use crate::mine::{self, MineOptions, MineSummary};
 use crate::pin::{self, PinOptions, PinSummary};
 use crate::progress::Progress;
 use crate::recipe::RecipeBook;
-use crate::store::Store;
+use crate::store::{InstanceFilter, Store};
 use crate::validate::{self, ValidateOptions, ValidateSummary};
 use crate::workspace::Workspace;
 
-/// Settings of each stage; their `repos` filters are set from `mine.repos`.
+/// Settings of each stage; their filters are set from `mine.repos`.
 pub struct RefreshOptions {
     pub mine: MineOptions,
     pub build: BuildOptions,
@@ -69,7 +69,6 @@ pub async fn refresh(
     gh: Arc<GitHub>,
     mirrors: &Mirrors,
     book: &RecipeBook,
-    templates: Templates,
     opts: &RefreshOptions,
     progress: &Progress,
     cancel: &Cancel,
@@ -105,7 +104,7 @@ pub async fn refresh(
     }
 
     progress.println("refresh: pin");
-    let p = pin::pin(store, mirrors, book, &PinOptions { repos: repos.clone(), force: false }, progress, cancel)?;
+    let p = pin::pin(store, mirrors, book, &PinOptions { repos, force: false }, progress, cancel)?;
     for r in &p.repos {
         if let Some(e) = &r.error {
             s.failures.push(format!("pin {}: {e}", r.repo));
@@ -119,10 +118,10 @@ pub async fn refresh(
     }
 
     progress.println("refresh: build");
-    let mut bo = opts.build.clone();
-    bo.repos = repos.clone();
-    let b = image::build(store, ws, mirrors, book, templates, &bo, progress, cancel).await?;
-    for i in b.images.iter().filter(|i| i.state == "failed") {
+    let filter = InstanceFilter { repos: opts.mine.repos.clone(), instances: vec![] };
+    let bo = BuildOptions { filter: filter.clone(), ..opts.build.clone() };
+    let b = image::build(store, ws, mirrors, book, &bo, progress, cancel).await?;
+    for i in b.images.iter().filter(|i| i.state == ImageState::Failed) {
         s.failures.push(format!(
             "build {}: {}",
             i.instance_id.as_deref().or(i.repo.as_deref()).unwrap_or(&i.tag),
@@ -137,9 +136,8 @@ pub async fn refresh(
     }
 
     progress.println("refresh: validate");
-    let mut vo = opts.validate.clone();
-    vo.repos = repos.clone();
-    let v = validate::validate(store, ws, mirrors, book, &vo, progress, cancel).await?;
+    let vo = ValidateOptions { filter, ..opts.validate.clone() };
+    let v = validate::validate(store, ws, &vo, progress, cancel).await?;
     s.changed |= v.validated > 0;
     s.interrupted |= v.interrupted;
     s.validate = Some(v);

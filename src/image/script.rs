@@ -1,7 +1,6 @@
-//! Text that goes into images: rendered Dockerfiles, install scripts, the check script and how
-//! its results are read back.
+//! Scripts that go into images: install scripts, the check script and how its results are read
+//! back. (Dockerfiles are templates: [`super::template`].)
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::docker::{sh_quote, RunOutput};
@@ -9,35 +8,6 @@ use crate::mine::diff::{block_path, file_blocks};
 use crate::model::RawInstance;
 use crate::recipe::EnvSpec;
 use crate::store::Check;
-
-/// Replaces `{{name}}` placeholders.
-pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
-    let mut out = template.to_string();
-    for (k, v) in vars {
-        out = out.replace(&format!("{{{{{k}}}}}"), v);
-    }
-    out
-}
-
-/// A `RUN apt-get install …` line for the recipe's system packages (empty when there are none).
-pub fn apt_line(packages: &[String]) -> String {
-    if packages.is_empty() {
-        return String::new();
-    }
-    let pkgs: Vec<String> = packages.iter().map(|p| sh_quote(p)).collect();
-    format!(
-        "RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends {} >/dev/null && rm -rf /var/lib/apt/lists/*",
-        pkgs.join(" ")
-    )
-}
-
-/// `ENV` lines for the recipe's environment variables.
-pub fn env_lines(vars: &BTreeMap<String, String>) -> String {
-    vars.iter()
-        .map(|(k, v)| format!("ENV {k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 /// The environment's install script, run in /testbed at the environment commit.
 pub fn env_install(spec: &EnvSpec) -> String {

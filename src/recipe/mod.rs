@@ -228,10 +228,11 @@ pub struct VersionSpec {
     pub pattern: Option<Regex>,
 }
 
-/// How to build and test one range of versions.
-#[derive(Debug, Clone, Serialize)]
+/// How to build and test one range of versions. Images record the one they were built with (as
+/// JSON), so that `validate` runs the tests exactly as the image was meant to run them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvSpec {
-    #[serde(serialize_with = "ser_display")]
+    #[serde(serialize_with = "ser_display", deserialize_with = "de_range")]
     pub versions: VersionRange,
     pub python: PythonVersion,
     pub system_packages: Vec<String>,
@@ -246,6 +247,24 @@ pub struct EnvSpec {
 
 fn ser_display<T: fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
+}
+
+fn de_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<VersionRange, D::Error> {
+    let text = String::deserialize(d)?;
+    VersionRange::parse(&text).map_err(serde::de::Error::custom)
+}
+
+impl EnvSpec {
+    /// The form stored with an image (`images.env_spec`).
+    pub fn to_json(&self) -> String {
+        // Plain strings, lists and maps: serialising cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads back what [`EnvSpec::to_json`] stored.
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
 }
 
 /// Where a recipe came from.
@@ -583,6 +602,14 @@ test_cmd = "pytest -rA"
         assert!(!on_disk.is_empty());
         assert_eq!(embedded.keys().collect::<Vec<_>>(), on_disk.keys().collect::<Vec<_>>());
         assert!(embedded == on_disk, "an embedded recipe differs from its file: rebuild (`touch src/recipe/mod.rs`)");
+    }
+
+    #[test]
+    fn env_spec_round_trips_through_json() {
+        let r = Recipe::parse("w.toml", GOOD, RecipeSource::Embedded).unwrap();
+        for spec in &r.envs {
+            assert_eq!(&EnvSpec::from_json(&spec.to_json()).unwrap(), spec);
+        }
     }
 
     #[test]
