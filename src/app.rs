@@ -272,9 +272,13 @@ fn run_pin(g: &GlobalArgs, ws: &Workspace, args: &PinArgs, progress: &Progress) 
     })
 }
 
-/// `--repo` and `--instance` as one selection.
+/// `--repo` and `--instance` as one selection (none: everything).
 fn instance_filter(repos: &[String], instances: &[String]) -> Result<InstanceFilter, Error> {
-    Ok(InstanceFilter { repos: resolve_repos(repos, None)?, instances: instances.to_vec() })
+    let repos = repos
+        .iter()
+        .map(|r| r.parse().map_err(|e: crate::model::BadRepoName| Error::Usage(format!("--repo: {e}"))))
+        .collect::<Result<_, _>>()?;
+    Ok(InstanceFilter { repos, instances: instances.to_vec() })
 }
 
 fn build_options(
