@@ -244,7 +244,7 @@ pub struct GitHubArgs {
 pub struct ImageArgs {
     /// Where base images come from.
     #[arg(long, value_enum, default_value = "auto")]
-    pub base: crate::build::base::BaseSource,
+    pub base: crate::image::base::BaseSource,
     /// CA bundle (PEM) trusted inside every image by apt, pip and uv — for TLS-intercepting proxies.
     #[arg(long, env = "SSL_CERT_FILE", value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,

@@ -411,6 +411,17 @@ fn c_unquote(s: &str) -> Option<(String, &str)> {
     None
 }
 
+/// Test files a test patch touches, as SWE-bench selects them (code files only).
+pub fn touched_test_files(test_patch: &str) -> Vec<String> {
+    let mut out: Vec<String> = vec![];
+    for p in Patch::parse(test_patch).files().iter().filter_map(|f| f.path()) {
+        if p.ends_with(".py") && !out.iter().any(|o| o == p) {
+            out.push(p.to_string());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -583,5 +594,12 @@ mod tests {
         assert!(Patch::parse("").files().is_empty());
         assert!(Patch::parse("not a diff\n--- just a rule\n@@ not a hunk @@\n").files().is_empty());
         assert_eq!(Patch::parse("").hunk_count(), 0);
+    }
+
+    #[test]
+    fn touched_test_files_keeps_python_files_once() {
+        let patch = "diff --git a/tests/test_a.py b/tests/test_a.py\n--- a/tests/test_a.py\n+++ b/tests/test_a.py\n@@ -1 +1 @@\n-x\n+y\n\
+                     diff --git a/tests/data.json b/tests/data.json\n--- a/tests/data.json\n+++ b/tests/data.json\n@@ -1 +1 @@\n-x\n+y\n";
+        assert_eq!(touched_test_files(patch), vec!["tests/test_a.py".to_string()]);
     }
 }

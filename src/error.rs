@@ -56,11 +56,11 @@ impl From<crate::pin::PinError> for Error {
     }
 }
 
-impl From<crate::build::BuildError> for Error {
-    fn from(e: crate::build::BuildError) -> Self {
+impl From<crate::image::BuildError> for Error {
+    fn from(e: crate::image::BuildError) -> Self {
         match e {
-            crate::build::BuildError::Store(s) => Error::Store(s),
-            crate::build::BuildError::CaCert { .. } => Error::Usage(e.to_string()),
+            crate::image::BuildError::Store(s) => Error::Store(s),
+            crate::image::BuildError::CaCert { .. } => Error::Usage(e.to_string()),
             other => Error::Io(other.to_string()),
         }
     }

@@ -5,7 +5,6 @@
 //! (`github`). `app` runs a parsed command line; `main.rs` only dispatches.
 
 pub mod app;
-pub mod build;
 pub mod cancel;
 pub mod cli;
 pub mod context;
@@ -15,6 +14,7 @@ pub mod error;
 pub mod export;
 pub mod git;
 pub mod github;
+pub mod image;
 pub mod import;
 pub mod lite;
 pub mod mine;

@@ -7,10 +7,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::build::{self, BuildOptions, BuildSummary, Templates};
 use crate::context::Context;
 use crate::export::{self, ExportOptions, ExportSummary};
 use crate::github::GitHub;
+use crate::image::{self, BuildOptions, BuildSummary, ImageState};
 use crate::mine::{self, MineOptions, MineSummary};
 use crate::pin::{self, PinOptions, PinSummary};
 use crate::validate::{self, ValidateOptions, ValidateSummary};
@@ -31,7 +31,7 @@ pub enum RefreshError {
     #[error("pin: {0}")]
     Pin(#[from] pin::PinError),
     #[error("build: {0}")]
-    Build(#[from] build::BuildError),
+    Build(#[from] image::BuildError),
     #[error("validate: {0}")]
     Validate(#[from] validate::ValidateError),
     #[error("export: {0}")]
@@ -58,12 +58,7 @@ pub struct RefreshSummary {
 /// Runs every stage in order; stops early only when interrupted or when a stage cannot run at
 /// all (a database or engine error). Failures of single repositories or images are recorded and
 /// the next stages go on with what succeeded.
-pub async fn refresh(
-    cx: &mut Context,
-    gh: Arc<GitHub>,
-    templates: Templates,
-    opts: &RefreshOptions,
-) -> Result<RefreshSummary, RefreshError> {
+pub async fn refresh(cx: &mut Context, gh: Arc<GitHub>, opts: &RefreshOptions) -> Result<RefreshSummary, RefreshError> {
     let started = Instant::now();
     let mut s = RefreshSummary {
         mine: None,
@@ -108,8 +103,8 @@ pub async fn refresh(
     }
 
     cx.progress.println("refresh: build");
-    let b = build::build(cx, templates, &opts.build).await?;
-    for i in b.images.iter().filter(|i| i.state == "failed") {
+    let b = image::build(cx, &opts.build).await?;
+    for i in b.images.iter().filter(|i| i.state == ImageState::Failed) {
         s.failures.push(format!(
             "build {}: {}",
             i.instance_id.as_deref().or(i.repo.as_deref()).unwrap_or(&i.tag),

@@ -9,15 +9,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::build::{BuildOptions, Templates};
 use crate::cli::{
-    BuildArgs, Cli, Command, GitHubArgs, HistoryArg, ImageArgs, RecipeCommand, RefreshArgs, RunLimitArgs, SourceArgs,
+    Cli, Command, GitHubArgs, HistoryArg, ImageArgs, RecipeCommand, RefreshArgs, RunLimitArgs, SourceArgs,
 };
 use crate::context::Context;
 use crate::error::{Error, Exit};
 use crate::export::{ExportOptions, Format, Split};
 use crate::git::{History, Mirrors, DEFAULT_GIT_URL};
 use crate::github::{ClientConfig, GitHub, Token};
+use crate::image::{BuildOptions, Templates};
 use crate::import::ImportOptions;
 use crate::mine::MineOptions;
 use crate::model::RepoName;
@@ -96,20 +96,20 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
             report(g.json, &crate::pin::pin(&mut open_for(&opts.filter, Access::ReadWrite, Some(&a.source))?, &opts)?)
         }
         Command::Build(a) => {
-            let (templates, opts) = build_options(a)?;
-            let mut cx = open_for(&filter(&a.repos, &a.instances), Access::ReadWrite, Some(&a.source))?;
-            report(g.json, &crate::build::build(&mut cx, templates, &opts).await?)
+            let opts = image_options(filter(&a.repos, &a.instances), a.jobs, a.force, a.envs_only, &a.image)?;
+            let mut cx = open_for(&opts.filter, Access::ReadWrite, Some(&a.source))?;
+            report(g.json, &crate::image::build(&mut cx, &opts).await?)
         }
         Command::Validate(a) => {
             let opts = validate_options(filter(&a.repos, &a.instances), a.jobs, a.force, &a.limits);
-            let mut cx = open_for(&filter(&a.repos, &a.instances), Access::ReadWrite, Some(&a.source))?;
+            let mut cx = open_for(&opts.filter, Access::ReadWrite, Some(&a.source))?;
             report(g.json, &crate::validate::validate(&mut cx, &opts).await?)
         }
         Command::Refresh(a) => {
-            let (templates, opts) = refresh_options(&ws, a)?;
+            let opts = refresh_options(&ws, a)?;
             let mut cx = open(Access::ReadWrite, Some(&a.source))?;
             let gh = github_client(&a.github, &progress)?;
-            let s = crate::refresh::refresh(&mut cx, gh, templates, &opts).await?;
+            let s = crate::refresh::refresh(&mut cx, gh, &opts).await?;
             let path = ws.refresh_summary();
             std::fs::write(&path, to_json(&s)?)
                 .map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))?;
@@ -202,10 +202,16 @@ fn github_client(args: &GitHubArgs, progress: &Progress) -> Result<Arc<GitHub>, 
     Ok(Arc::new(GitHub::new(cfg, Arc::new(move |m: String| notices.println(&m)))?))
 }
 
-fn image_options(filter: InstanceFilter, jobs: usize, force: bool, envs_only: bool, image: &ImageArgs) -> BuildOptions {
-    BuildOptions {
-        repos: filter.repos.iter().map(ToString::to_string).collect(),
-        instances: filter.instances,
+fn image_options(
+    filter: InstanceFilter,
+    jobs: usize,
+    force: bool,
+    envs_only: bool,
+    image: &ImageArgs,
+) -> Result<BuildOptions, Error> {
+    Ok(BuildOptions {
+        filter,
+        templates: Templates::load(image.dockerfiles.as_deref()).map_err(|e| Error::Usage(e.to_string()))?,
         jobs,
         force,
         base: image.base,
@@ -217,18 +223,12 @@ fn image_options(filter: InstanceFilter, jobs: usize, force: bool, envs_only: bo
         },
         envs_only,
         check_timeout: Duration::from_secs(image.check_timeout),
-    }
-}
-
-fn build_options(a: &BuildArgs) -> Result<(Templates, BuildOptions), Error> {
-    let templates = Templates::load(a.image.dockerfiles.as_deref()).map_err(|e| Error::Usage(e.to_string()))?;
-    Ok((templates, image_options(filter(&a.repos, &a.instances), a.jobs, a.force, a.envs_only, &a.image)))
+    })
 }
 
 fn validate_options(filter: InstanceFilter, jobs: usize, force: bool, limits: &RunLimitArgs) -> ValidateOptions {
     ValidateOptions {
-        repos: filter.repos.iter().map(ToString::to_string).collect(),
-        instances: filter.instances,
+        filter,
         jobs,
         runs: limits.runs,
         timeout: Duration::from_secs(limits.timeout),
@@ -239,14 +239,13 @@ fn validate_options(filter: InstanceFilter, jobs: usize, force: bool, limits: &R
     }
 }
 
-fn refresh_options(ws: &Workspace, a: &RefreshArgs) -> Result<(Templates, RefreshOptions), Error> {
+fn refresh_options(ws: &Workspace, a: &RefreshArgs) -> Result<RefreshOptions, Error> {
     let repos = repo_list(&a.repos, a.repos_file.as_deref())?;
     let every = filter(&repos, &[]);
-    let templates = Templates::load(a.image.dockerfiles.as_deref()).map_err(|e| Error::Usage(e.to_string()))?;
-    let opts = RefreshOptions {
+    Ok(RefreshOptions {
         mine: MineOptions { repos, since: a.since, max_pulls: None, jobs: a.jobs, full: false },
         pin: PinOptions { filter: every.clone(), force: false },
-        build: image_options(every.clone(), a.jobs, false, false, &a.image),
+        build: image_options(every.clone(), a.jobs, false, false, &a.image)?,
         validate: validate_options(every, a.jobs, false, &a.limits),
         export: ExportOptions {
             splits: vec![Split::Full, Split::Lite],
@@ -255,8 +254,7 @@ fn refresh_options(ws: &Workspace, a: &RefreshArgs) -> Result<(Templates, Refres
             extended: a.extended,
             card: true,
         },
-    };
-    Ok((templates, opts))
+    })
 }
 
 /// `--repo` values and the lines of `--repos FILE`, deduplicated in order.

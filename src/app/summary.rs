@@ -6,9 +6,9 @@ use std::fmt::{self, Display, Formatter};
 
 use comfy_table::{presets, CellAlignment, Table};
 
-use crate::build::BuildSummary;
 use crate::error::Exit;
 use crate::export::ExportSummary;
+use crate::image::BuildSummary;
 use crate::import::ImportSummary;
 use crate::mine::MineSummary;
 use crate::model::ListAgreement;

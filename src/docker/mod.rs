@@ -399,3 +399,18 @@ pub fn tail(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     last_lines(&text, n).lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
 }
+
+/// Single-quotes a word for `sh`: every script run in a container or at a build quotes with it.
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sh_quote_survives_single_quotes() {
+        assert_eq!(sh_quote("a'b"), r"'a'\''b'");
+    }
+}

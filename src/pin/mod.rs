@@ -6,7 +6,6 @@
 //! whose version was not found last time. Versions of a touched repository are recomputed whole
 //! (cheap), since a new instance can move a version's environment commit.
 
-pub mod python;
 pub mod version;
 
 use std::collections::BTreeMap;
@@ -18,7 +17,7 @@ use crate::context::Context;
 use crate::git::{GitError, Mirror};
 use crate::model::RepoName;
 use crate::progress::set_total;
-use crate::recipe::{short_hash, Recipe, RecipeSource, VersionRule};
+use crate::recipe::{python, recipe_label, short_hash, Recipe, VersionRule};
 use crate::store::{ts, InstanceFilter, PinCandidate, PinRecord, Store, StoreError, VersionRecord};
 
 use version::{Found, NotFound, TagCache};
@@ -203,16 +202,6 @@ fn record(c: &PinCandidate, rule: &str, found: Result<Result<Found, NotFound>, G
         Err(e) => rec.reason = Some(e.to_string()),
     }
     rec
-}
-
-/// `embedded`, `file:<path>`, `suggested` or `none`.
-pub fn recipe_label(recipe: Option<&Recipe>) -> String {
-    match recipe.map(|r| &r.source) {
-        Some(RecipeSource::Embedded) => "embedded".into(),
-        Some(RecipeSource::File(p)) => format!("file:{}", p.display()),
-        Some(RecipeSource::Suggested) => "suggested".into(),
-        None => "none".into(),
-    }
 }
 
 /// A hash of what decides versions: the recipe's version rule, or the generic fallback.

@@ -4,12 +4,14 @@
 //! The recipes in `recipes/` are compiled into the binary; `--recipes DIR` reads a directory
 //! instead. A bad recipe is reported with its file, line, field and what was expected.
 
+pub mod python;
 pub mod suggest;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use include_dir::{include_dir, Dir};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -17,22 +19,17 @@ use toml::Spanned;
 
 use crate::model::RepoName;
 
-/// The recipes shipped with the binary: (file name, text).
-pub const EMBEDDED: &[(&str, &str)] = &[
-    ("bokeh__bokeh.toml", include_str!("../../recipes/bokeh__bokeh.toml")),
-    ("conan-io__conan.toml", include_str!("../../recipes/conan-io__conan.toml")),
-    ("dask__dask.toml", include_str!("../../recipes/dask__dask.toml")),
-    ("facebookresearch__hydra.toml", include_str!("../../recipes/facebookresearch__hydra.toml")),
-    ("getmoto__moto.toml", include_str!("../../recipes/getmoto__moto.toml")),
-    ("iterative__dvc.toml", include_str!("../../recipes/iterative__dvc.toml")),
-    ("modin-project__modin.toml", include_str!("../../recipes/modin-project__modin.toml")),
-    ("pandas-dev__pandas.toml", include_str!("../../recipes/pandas-dev__pandas.toml")),
-    ("Project-MONAI__MONAI.toml", include_str!("../../recipes/Project-MONAI__MONAI.toml")),
-    ("pydantic__pydantic.toml", include_str!("../../recipes/pydantic__pydantic.toml")),
-    ("python__mypy.toml", include_str!("../../recipes/python__mypy.toml")),
-    ("psf__requests.toml", include_str!("../../recipes/psf__requests.toml")),
-    ("pallets__flask.toml", include_str!("../../recipes/pallets__flask.toml")),
-];
+/// The `recipes/` directory, embedded whole: a recipe added there cannot be left out of the binary.
+static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/recipes");
+
+/// The recipes shipped with the binary: (file name, contents), `*.toml` only (the directory also
+/// holds the schema's README).
+pub fn embedded_files() -> impl Iterator<Item = (&'static str, &'static [u8])> {
+    EMBEDDED
+        .files()
+        .filter(|f| f.path().extension().is_some_and(|x| x == "toml"))
+        .filter_map(|f| Some((f.path().to_str()?, f.contents())))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecipeError {
@@ -231,10 +228,11 @@ pub struct VersionSpec {
     pub pattern: Option<Regex>,
 }
 
-/// How to build and test one range of versions.
-#[derive(Debug, Clone, Serialize)]
+/// How to build and test one range of versions. Images record the one they were built with (as
+/// JSON), so that `validate` runs the tests exactly as the image was meant to run them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvSpec {
-    #[serde(serialize_with = "ser_display")]
+    #[serde(serialize_with = "ser_display", deserialize_with = "de_range")]
     pub versions: VersionRange,
     pub python: PythonVersion,
     pub system_packages: Vec<String>,
@@ -249,6 +247,24 @@ pub struct EnvSpec {
 
 fn ser_display<T: fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
+}
+
+fn de_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<VersionRange, D::Error> {
+    let text = String::deserialize(d)?;
+    VersionRange::parse(&text).map_err(serde::de::Error::custom)
+}
+
+impl EnvSpec {
+    /// The form stored with an image (`images.env_spec`).
+    pub fn to_json(&self) -> String {
+        // Plain strings, lists and maps: serialising cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads back what [`EnvSpec::to_json`] stored.
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
 }
 
 /// Where a recipe came from.
@@ -396,6 +412,17 @@ impl Recipe {
     }
 }
 
+/// How a recipe is named in the store and in image labels: `embedded`, `file:<path>`, `suggested`,
+/// or `none` for a repository without one.
+pub fn recipe_label(recipe: Option<&Recipe>) -> String {
+    match recipe.map(|r| &r.source) {
+        Some(RecipeSource::Embedded) => "embedded".into(),
+        Some(RecipeSource::File(p)) => format!("file:{}", p.display()),
+        Some(RecipeSource::Suggested) => "suggested".into(),
+        None => "none".into(),
+    }
+}
+
 /// The first 12 hex digits of a SHA-256.
 pub fn short_hash(bytes: &[u8]) -> String {
     let d = Sha256::digest(bytes);
@@ -416,8 +443,15 @@ impl RecipeBook {
     /// The recipes compiled into the binary.
     pub fn embedded() -> Result<Self, RecipeError> {
         let mut book = Self::default();
-        for (name, text) in EMBEDDED {
-            book.insert(Recipe::parse(&format!("recipes/{name}"), text, RecipeSource::Embedded)?);
+        for (name, bytes) in embedded_files() {
+            let file = format!("recipes/{name}");
+            let text = std::str::from_utf8(bytes).map_err(|e| RecipeError::Invalid {
+                file: file.clone(),
+                line: 1,
+                field: "(document)".into(),
+                message: format!("not UTF-8: {e}"),
+            })?;
+            book.insert(Recipe::parse(&file, text, RecipeSource::Embedded)?);
         }
         Ok(book)
     }
@@ -550,6 +584,32 @@ test_cmd = "pytest -rA"
         assert!(!r.contains(&VersionKey::parse("0.990").unwrap()));
         assert!(VersionRange::parse(">=1.10").unwrap().contains(&VersionKey::parse("1.11").unwrap()));
         assert!(!VersionRange::parse(">=1.10").unwrap().contains(&VersionKey::parse("1.9").unwrap()));
+    }
+
+    #[test]
+    fn every_recipe_file_on_disk_is_embedded() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes");
+        let mut on_disk = BTreeMap::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|x| x == "toml") {
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                on_disk.insert(name, std::fs::read(&path).unwrap());
+            }
+        }
+        let embedded: BTreeMap<String, Vec<u8>> =
+            embedded_files().map(|(name, bytes)| (name.to_string(), bytes.to_vec())).collect();
+        assert!(!on_disk.is_empty());
+        assert_eq!(embedded.keys().collect::<Vec<_>>(), on_disk.keys().collect::<Vec<_>>());
+        assert!(embedded == on_disk, "an embedded recipe differs from its file: rebuild (`touch src/recipe/mod.rs`)");
+    }
+
+    #[test]
+    fn env_spec_round_trips_through_json() {
+        let r = Recipe::parse("w.toml", GOOD, RecipeSource::Embedded).unwrap();
+        for spec in &r.envs {
+            assert_eq!(&EnvSpec::from_json(&spec.to_json()).unwrap(), spec);
+        }
     }
 
     #[test]

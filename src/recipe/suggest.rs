@@ -9,7 +9,8 @@ use regex::Regex;
 
 use crate::git::{GitError, Mirror};
 use crate::model::RepoName;
-use crate::pin::python;
+
+use super::python;
 
 /// Extras that usually hold test dependencies, in order of preference.
 const TEST_EXTRAS: &[&str] = &["test", "tests", "testing", "dev"];

@@ -321,30 +321,37 @@ impl Store {
     /// Every stored instance, ordered by repo and pull number.
     pub fn instances(&self, with_tests_only: bool) -> Result<Vec<RawInstance>, StoreError> {
         let sql = format!(
-            "SELECT instance_id, repo, pull_number, CAST(issue_numbers AS VARCHAR), base_commit, patch, test_patch,
-                    problem_statement, hints_text, created_at
-             FROM instances {} ORDER BY repo, pull_number, instance_id",
-            if with_tests_only { "WHERE test_patch <> ''" } else { "" }
+            "SELECT {INSTANCE_COLUMNS} FROM instances i {} ORDER BY i.repo, i.pull_number, i.instance_id",
+            if with_tests_only { "WHERE i.test_patch <> ''" } else { "" }
         );
         let mut stmt = self.conn.prepare(&sql).map_err(self.db_err())?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(RawInstance {
-                    instance_id: r.get(0)?,
-                    repo: r.get(1)?,
-                    pull_number: r.get::<_, i64>(2)? as u64,
-                    issue_numbers: parse_int_list(&r.get::<_, String>(3)?),
-                    base_commit: r.get(4)?,
-                    patch: r.get(5)?,
-                    test_patch: r.get(6)?,
-                    problem_statement: r.get(7)?,
-                    hints_text: r.get(8)?,
-                    created_at: r.get(9)?,
-                })
-            })
-            .map_err(self.db_err())?;
+        let rows = stmt.query_map([], raw_instance).map_err(self.db_err())?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.db_err())
     }
+}
+
+/// The columns [`raw_instance`] reads, of `instances` aliased `i`, first in a SELECT; other stages'
+/// queries join their tables to them.
+pub(super) const INSTANCE_COLUMNS: &str = "i.instance_id, i.repo, i.pull_number, CAST(i.issue_numbers AS VARCHAR),
+    i.base_commit, i.patch, i.test_patch, i.problem_statement, i.hints_text, i.created_at";
+
+/// Number of [`INSTANCE_COLUMNS`]: the next column's index.
+pub(super) const INSTANCE_COLUMN_COUNT: usize = 10;
+
+/// An instance from the first [`INSTANCE_COLUMNS`] of a row.
+pub(super) fn raw_instance(r: &duckdb::Row<'_>) -> duckdb::Result<RawInstance> {
+    Ok(RawInstance {
+        instance_id: r.get(0)?,
+        repo: r.get(1)?,
+        pull_number: r.get::<_, i64>(2)?.max(0) as u64,
+        issue_numbers: parse_int_list(&r.get::<_, String>(3)?),
+        base_commit: r.get(4)?,
+        patch: r.get(5)?,
+        test_patch: r.get(6)?,
+        problem_statement: r.get(7)?,
+        hints_text: r.get(8)?,
+        created_at: r.get(9)?,
+    })
 }
 
 #[cfg(test)]

@@ -15,14 +15,14 @@ mod status;
 mod validate;
 
 pub use filter::InstanceFilter;
-pub use images::{Check, ImageRecord, ImageStatus};
+pub use images::{BuildStatus, BuildTarget, BuildTargets, Check, ImageRecord, ImageStatus, ImageTier};
 pub use import::PublishedValues;
 pub use lite::StoredRejection;
 pub use mine::{IssueRecord, KnownPull, MinedBatch, PullOutcome, PullRecord};
 pub use pin::{PinCandidate, PinRecord, VersionRecord};
 pub use report::{PublishedComparison, ValidationOutcome};
 pub use status::RepoStatus;
-pub use validate::{OutcomeLists, RunRecord, ValidationRecord};
+pub use validate::{OutcomeLists, RunRecord, ValidationCandidate, ValidationRecord};
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};

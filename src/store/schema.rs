@@ -178,4 +178,9 @@ pub const MIGRATIONS: &[&str] = &[
         checked_at  VARCHAR NOT NULL
     );
     "#,
+    // v7: the recipe's environment an image was built with, so `validate` reads it back instead
+    // of looking the recipe up again (which may have changed since, or have been suggested).
+    r#"
+    ALTER TABLE images ADD COLUMN env_spec VARCHAR;  -- JSON of recipe::EnvSpec; NULL for base images
+    "#,
 ];

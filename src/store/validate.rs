@@ -1,12 +1,11 @@
 //! Typed reads and writes of the `validate` stage.
 
-use std::collections::HashMap;
-
 use duckdb::params;
 use serde::Serialize;
 
-use super::{db_error, now_ts, parse_int_list, Store, StoreError};
-use crate::model::{ExportRow, ExtendedFields};
+use super::mine::{raw_instance, INSTANCE_COLUMNS, INSTANCE_COLUMN_COUNT};
+use super::{db_error, now_ts, parse_int_list, InstanceFilter, Store, StoreError};
+use crate::model::{ExportRow, ExtendedFields, RawInstance};
 
 /// The outcome lists of one validated instance.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -49,6 +48,18 @@ pub struct RunRecord {
     pub results: Vec<(String, String)>,
 }
 
+/// An instance `validate` may have to (re)validate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationCandidate {
+    pub instance: RawInstance,
+    /// Its most recently built instance image; `None` when it has none (run `build`).
+    pub image: Option<String>,
+    /// The environment spec recorded on that image, as JSON (see `ImageRecord::env_spec`).
+    pub env_spec: Option<String>,
+    /// The settings hash of its stored validation, if it has one.
+    pub settings_hash: Option<String>,
+}
+
 fn json_list(v: &[String]) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }
@@ -70,27 +81,34 @@ pub(super) fn parse_list(
 }
 
 impl Store {
-    /// Instance id → (image, settings hash) of every stored validation.
-    pub fn validated(&self) -> Result<HashMap<String, (String, String)>, StoreError> {
-        let mut stmt =
-            self.conn.prepare("SELECT instance_id, image, settings_hash FROM validations").map_err(self.db_err())?;
+    /// The selected instances with a test patch, each with its most recently built instance image
+    /// (and the environment spec recorded on it) and the settings of its stored validation.
+    pub fn validation_candidates(&self, filter: &InstanceFilter) -> Result<Vec<ValidationCandidate>, StoreError> {
+        let (cond, args) = filter.sql("i.repo", "i.instance_id");
+        let sql = format!(
+            "WITH latest AS (
+                 SELECT instance_id, arg_max(tag, built_at) AS tag FROM images
+                 WHERE tier = 'instance' AND status = 'built' AND instance_id IS NOT NULL GROUP BY instance_id)
+             SELECT {INSTANCE_COLUMNS}, l.tag, img.env_spec, val.settings_hash
+             FROM instances i
+             LEFT JOIN latest l ON l.instance_id = i.instance_id
+             LEFT JOIN images img ON img.tag = l.tag
+             LEFT JOIN validations val ON val.instance_id = i.instance_id
+             WHERE i.test_patch <> '' AND {cond}
+             ORDER BY i.repo, i.pull_number, i.instance_id"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(self.db_err())?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get::<_, String>(1)?, r.get::<_, String>(2)?))))
+            .query_map(duckdb::params_from_iter(&args), |r| {
+                let c = INSTANCE_COLUMN_COUNT;
+                Ok(ValidationCandidate {
+                    instance: raw_instance(r)?,
+                    image: r.get(c)?,
+                    env_spec: r.get(c + 1)?,
+                    settings_hash: r.get(c + 2)?,
+                })
+            })
             .map_err(self.db_err())?;
-        rows.collect::<Result<_, _>>().map_err(self.db_err())
-    }
-
-    /// Instance id → the tag of its most recently built instance image.
-    pub fn latest_instance_images(&self) -> Result<HashMap<String, String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT instance_id, arg_max(tag, built_at) FROM images
-                 WHERE tier = 'instance' AND status = 'built' AND instance_id IS NOT NULL GROUP BY instance_id",
-            )
-            .map_err(self.db_err())?;
-        let rows =
-            stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(self.db_err())?;
         rows.collect::<Result<_, _>>().map_err(self.db_err())
     }
 
@@ -296,5 +314,44 @@ mod tests {
             .unwrap();
         let err = store.validations().expect_err("a truncated list must not read as empty").to_string();
         assert!(err.contains("acme__widget-7") && err.contains("fail_to_pass"), "{err}");
+    }
+
+    use crate::store::images::tests::pinned_store;
+    use crate::store::{BuildStatus, ImageRecord, ImageTier};
+
+    #[test]
+    fn candidates_carry_the_latest_good_image_its_spec_and_the_stored_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = pinned_store(dir.path());
+        let image = |tag: &str, status: BuildStatus| ImageRecord {
+            instance_id: Some("acme__calc-1".into()),
+            env_spec: Some(format!("{{\"for\":\"{tag}\"}}")),
+            status,
+            ..ImageRecord::new(tag, ImageTier::Instance)
+        };
+        store.write_image(&image("swegym/eval.acme__calc-1:old", BuildStatus::Built)).unwrap();
+        store.write_image(&image("swegym/eval.acme__calc-1:bad", BuildStatus::Failed)).unwrap();
+        let record = ValidationRecord {
+            instance_id: "acme__calc-1".into(),
+            image: "swegym/eval.acme__calc-1:old".into(),
+            settings_hash: "s1".into(),
+            status: "rejected".into(),
+            reason: None,
+            detail: None,
+            runs: 1,
+            lists: OutcomeLists::default(),
+            seconds: 1.0,
+            overhead: None,
+        };
+        store.write_validation(&record, &[]).unwrap();
+
+        let filter = InstanceFilter { repos: vec!["acme/calc".parse().unwrap()], instances: vec![] };
+        let c = store.validation_candidates(&filter).unwrap();
+        let ids: Vec<&str> = c.iter().map(|c| c.instance.instance_id.as_str()).collect();
+        assert_eq!(ids, ["acme__calc-1", "acme__calc-2", "acme__calc-3"]);
+        assert_eq!(c[0].image.as_deref(), Some("swegym/eval.acme__calc-1:old"), "a failed image is never validated");
+        assert_eq!(c[0].env_spec.as_deref(), Some(r#"{"for":"swegym/eval.acme__calc-1:old"}"#));
+        assert_eq!(c[0].settings_hash.as_deref(), Some("s1"));
+        assert_eq!((&c[1].image, &c[1].env_spec, &c[1].settings_hash), (&None, &None, &None));
     }
 }

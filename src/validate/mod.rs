@@ -17,15 +17,13 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::build::suggested_recipe;
 use crate::cancel::Cancel;
 use crate::context::Context;
 use crate::docker::{last_lines, DockerError, Engine, RunOutput, RunSpec};
-use crate::git::Mirrors;
 use crate::model::{ListAgreement, RawInstance};
 use crate::progress::set_total;
-use crate::recipe::{short_hash, EnvSpec, RecipeBook};
-use crate::store::{RunRecord, Store, StoreError, ValidationRecord};
+use crate::recipe::{short_hash, EnvSpec};
+use crate::store::{InstanceFilter, RunRecord, Store, StoreError, ValidationRecord};
 use crate::testlog::plugin::{parse_results, PLUGIN_SOURCE};
 use crate::testlog::pytest_log::parse_log;
 use crate::testlog::TestReport;
@@ -65,8 +63,7 @@ impl Reason {
 /// What to validate and how.
 #[derive(Debug, Clone)]
 pub struct ValidateOptions {
-    pub repos: Vec<String>,
-    pub instances: Vec<String>,
+    pub filter: InstanceFilter,
     /// Instances validated at once (one container each at a time).
     pub jobs: usize,
     /// Runs per phase; a test whose outcome differs between runs is flaky.
@@ -123,7 +120,8 @@ pub struct ValidateSummary {
     pub unchanged: u64,
     /// Selected instances without a built instance image (run `build`).
     pub without_image: u64,
-    /// Instances of repositories that have no recipe and none could be suggested.
+    /// Instances whose image does not record the recipe environment it was built with (built by
+    /// an older swegym-build: `build` records it, without rebuilding).
     pub without_recipe: u64,
     pub by_reason: BTreeMap<String, u64>,
     /// Imported instances whose published FAIL_TO_PASS we compared, and how many are identical.
@@ -164,7 +162,7 @@ struct Ctx<'a> {
 
 /// Validates the selected instances that have an instance image.
 pub async fn validate(context: &mut Context, opts: &ValidateOptions) -> Result<ValidateSummary, ValidateError> {
-    let Context { store, workspace: ws, mirrors, recipes: book, progress, cancel } = context;
+    let Context { store, workspace: ws, progress, cancel, .. } = context;
     let started = Instant::now();
     let engine = Engine::connect().await?;
     let mut summary = ValidateSummary::default();
@@ -172,7 +170,7 @@ pub async fn validate(context: &mut Context, opts: &ValidateOptions) -> Result<V
     // We hold the workspace lock, so any container of this workspace is an orphan.
     summary.swept_containers = engine.remove_containers_with_label(&format!("{}={}", label.0, label.1)).await?;
 
-    let jobs = plan_jobs(store, &engine, mirrors, book, opts, &mut summary).await?;
+    let jobs = plan_jobs(store, &engine, opts, &mut summary).await?;
     let cx = Ctx { engine, opts, logs: ws.validate_logs_dir(), label, cancel: cancel.clone() };
     let bar = progress.bar("validate");
     set_total(&bar, jobs.len() as u64, "instances");
@@ -226,49 +224,35 @@ pub async fn validate(context: &mut Context, opts: &ValidateOptions) -> Result<V
 async fn plan_jobs(
     store: &Store,
     engine: &Engine,
-    mirrors: &Mirrors,
-    book: &RecipeBook,
     opts: &ValidateOptions,
     summary: &mut ValidateSummary,
 ) -> Result<Vec<Job>, ValidateError> {
-    let pinned = store.pinned_versions()?;
-    let images = store.latest_instance_images()?;
-    let done = store.validated()?;
-    let versions: HashMap<(String, String), String> =
-        store.versions()?.into_iter().map(|v| ((v.repo.clone(), v.version.clone()), v.env_commit)).collect();
-    let mut recipes: HashMap<String, Option<crate::recipe::Recipe>> = HashMap::new();
     let mut jobs = Vec::new();
-    let selected = store
-        .instances(true)?
-        .into_iter()
-        .filter(|i| opts.repos.is_empty() || opts.repos.iter().any(|r| r.eq_ignore_ascii_case(&i.repo)))
-        .filter(|i| opts.instances.is_empty() || opts.instances.contains(&i.instance_id));
-    for inst in selected {
-        let (Some(version), Some(image)) = (pinned.get(&inst.instance_id), images.get(&inst.instance_id)) else {
+    for c in store.validation_candidates(&opts.filter)? {
+        let inst = c.instance;
+        let Some(image) = c.image else {
             summary.without_image += 1;
             continue;
         };
-        if !recipes.contains_key(&inst.repo) {
-            let r = match book.get(&inst.repo) {
-                Some(r) => Some(r.clone()),
-                None => match versions.get(&(inst.repo.clone(), version.clone())) {
-                    Some(commit) => suggested_recipe(mirrors, &inst.repo, commit).await,
-                    None => None,
-                },
-            };
-            recipes.insert(inst.repo.clone(), r);
-        }
-        let Some(spec) = recipes[&inst.repo].as_ref().and_then(|r| r.env_for(version)).cloned() else {
-            summary.without_recipe += 1;
-            continue;
+        let spec = match c.env_spec.as_deref().map(EnvSpec::from_json) {
+            Some(Ok(spec)) => spec,
+            Some(Err(e)) => {
+                tracing::warn!("{}: the environment recorded on image {image} cannot be read: {e}", inst.instance_id);
+                summary.without_recipe += 1;
+                continue;
+            }
+            None => {
+                summary.without_recipe += 1;
+                continue;
+            }
         };
         let selection = select_tests(&spec, &inst.test_patch);
-        let settings_hash = settings_hash(image, &spec, selection.as_ref(), opts);
-        if !opts.force && done.get(&inst.instance_id).is_some_and(|(_, h)| *h == settings_hash) {
+        let settings_hash = settings_hash(&image, &spec, selection.as_ref(), opts);
+        if !opts.force && c.settings_hash.as_deref() == Some(settings_hash.as_str()) {
             summary.unchanged += 1;
             continue;
         }
-        if engine.image(image).await?.is_none() {
+        if engine.image(&image).await?.is_none() {
             tracing::warn!("{}: image {image} is recorded but not in the engine; run `build` again", inst.instance_id);
             summary.without_image += 1;
             continue;
@@ -277,7 +261,7 @@ async fn plan_jobs(
             .published(&inst.instance_id)?
             .filter(|p| !p.fail_to_pass.is_empty())
             .map(|p| (p.fail_to_pass, p.pass_to_pass));
-        jobs.push(Job { instance: inst, image: image.clone(), spec, selection, settings_hash, published });
+        jobs.push(Job { instance: inst, image, spec, selection, settings_hash, published });
     }
     Ok(jobs)
 }

@@ -4,8 +4,8 @@
 //! results, timings), never read from the container's stdout: whatever a test prints cannot pass
 //! for a result.
 
-use crate::build::script::{sh_quote, touched_test_files};
-use crate::diff::Patch;
+use crate::diff::{touched_test_files, Patch};
+use crate::docker::sh_quote;
 use crate::recipe::{EnvSpec, TestSelection};
 use crate::testlog::plugin::{PLUGIN_MODULE, PLUGIN_SOURCE, RESULTS_ENV};
 

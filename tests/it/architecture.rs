@@ -25,7 +25,6 @@ const LAYERS: &[(&str, u8, &str)] = &[
     ("import", 4, "stage"),
     ("pin", 4, "stage"),
     ("image", 4, "stage"),
-    ("build", 4, "stage"),
     ("validate", 4, "stage"),
     ("export", 4, "stage"),
     ("report", 4, "stage"),

@@ -6,8 +6,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use super::PythonVersion;
 use crate::git::{GitError, Mirror};
-use crate::recipe::PythonVersion;
 
 /// Used when nothing in the repository says which Python it wants.
 pub const DEFAULT_PYTHON: PythonVersion = PythonVersion(3, 11);

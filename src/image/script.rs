@@ -1,48 +1,13 @@
-//! Text that goes into images: rendered Dockerfiles, install scripts, the check script and how
-//! its results are read back.
+//! Scripts that go into images: install scripts, the check script and how its results are read
+//! back. (Dockerfiles are templates: [`super::template`].)
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::diff::Patch;
-use crate::docker::RunOutput;
+use crate::diff::touched_test_files;
+use crate::docker::{sh_quote, RunOutput};
 use crate::model::RawInstance;
 use crate::recipe::EnvSpec;
 use crate::store::Check;
-
-/// Replaces `{{name}}` placeholders.
-pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
-    let mut out = template.to_string();
-    for (k, v) in vars {
-        out = out.replace(&format!("{{{{{k}}}}}"), v);
-    }
-    out
-}
-
-/// Single-quotes a word for `sh`.
-pub fn sh_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
-/// A `RUN apt-get install …` line for the recipe's system packages (empty when there are none).
-pub fn apt_line(packages: &[String]) -> String {
-    if packages.is_empty() {
-        return String::new();
-    }
-    let pkgs: Vec<String> = packages.iter().map(|p| sh_quote(p)).collect();
-    format!(
-        "RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends {} >/dev/null && rm -rf /var/lib/apt/lists/*",
-        pkgs.join(" ")
-    )
-}
-
-/// `ENV` lines for the recipe's environment variables.
-pub fn env_lines(vars: &BTreeMap<String, String>) -> String {
-    vars.iter()
-        .map(|(k, v)| format!("ENV {k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 /// The environment's install script, run in /testbed at the environment commit.
 pub fn env_install(spec: &EnvSpec) -> String {
@@ -100,17 +65,6 @@ pub struct CheckPlan {
     pub names: Vec<String>,
     pub files: Vec<(String, Vec<u8>)>,
     pub collect: Vec<String>,
-}
-
-/// Test files a test patch touches, as SWE-bench selects them (code files only).
-pub fn touched_test_files(test_patch: &str) -> Vec<String> {
-    let mut out: Vec<String> = vec![];
-    for p in Patch::parse(test_patch).files().iter().filter_map(|f| f.path()) {
-        if p.ends_with(".py") && !out.iter().any(|o| o == p) {
-            out.push(p.to_string());
-        }
-    }
-    out
 }
 
 const DIR: &str = "/tmp/swegym-checks";
@@ -191,22 +145,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn touched_test_files_keeps_python_files_once() {
-        let patch = "diff --git a/tests/test_a.py b/tests/test_a.py\n--- a/tests/test_a.py\n+++ b/tests/test_a.py\n@@ -1 +1 @@\n-x\n+y\n\
-                     diff --git a/tests/data.json b/tests/data.json\n--- a/tests/data.json\n+++ b/tests/data.json\n@@ -1 +1 @@\n-x\n+y\n";
-        assert_eq!(touched_test_files(patch), vec!["tests/test_a.py".to_string()]);
-    }
-
-    #[test]
     fn a_check_without_result_file_fails_with_the_container_output() {
         let out = RunOutput { exit_code: Some(127), output: "sh: not found".into(), timed_out: false, files: vec![] };
         let c = parse_checks(&["import".into()], &out);
         assert!(!c[0].ok);
         assert!(c[0].detail.contains("not found"), "{}", c[0].detail);
-    }
-
-    #[test]
-    fn sh_quote_survives_single_quotes() {
-        assert_eq!(sh_quote("a'b"), r"'a'\''b'");
     }
 }

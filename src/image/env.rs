@@ -1,0 +1,159 @@
+//! Environment images, one per (repo, version): the repository at the version's environment
+//! commit with the recipe's dependencies installed, resolved as of the cut-off date.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use crate::docker::DockerError;
+use crate::git::History;
+use crate::model::RepoName;
+use crate::recipe::{recipe_label, short_hash, EnvSpec, Recipe};
+use crate::store::{BuildStatus, ImageRecord, ImageTier, Store, VersionRecord};
+
+use super::base::{ensure_base, BaseImage};
+use super::context::{make_context, with_labels};
+use super::template::{EnvVars, TemplateError, Templates};
+use super::{
+    build_and_check, log_path, repo_component, script, BuildError, Ctx, ImageOutcome, ImageState, LABEL_PREFIX,
+};
+
+/// An environment image instances can be built on.
+#[derive(Debug, Clone)]
+pub struct EnvImage {
+    pub tag: String,
+    /// Its whole size: instance images record only what they add.
+    pub size: u64,
+    pub recipe: Recipe,
+    /// The recipe's `[[env]]` for this version.
+    pub spec: EnvSpec,
+}
+
+/// An environment image before it is built.
+#[derive(Debug, Clone)]
+pub struct EnvPlan {
+    pub tag: String,
+    /// With its labels.
+    pub dockerfile: String,
+    /// `swegym/install.sh` in the context.
+    pub install: String,
+}
+
+/// The environment image of `v` on `base`. The tag hashes the rendered Dockerfile (which names
+/// the base, itself content-addressed), the install script, the environment commit, the `pip`
+/// shim and the recipe's text.
+pub fn plan(
+    templates: &Templates,
+    v: &VersionRecord,
+    recipe: &Recipe,
+    spec: &EnvSpec,
+    base: &BaseImage,
+) -> Result<EnvPlan, TemplateError> {
+    let install = script::env_install(spec);
+    let dockerfile = templates.render(&EnvVars {
+        repo: v.repo.clone(),
+        version: v.version.clone(),
+        base: base.tag.clone(),
+        system_packages: spec.system_packages.clone(),
+        env_vars: spec.env_vars.clone(),
+        cutoff: v.cutoff.clone(),
+    })?;
+    let inputs = format!("{dockerfile}\n{install}\n{}\n{}\n{}", v.env_commit, templates.pip, recipe.hash());
+    let tag = format!("{LABEL_PREFIX}/env.{}:{}-{}", repo_component(&v.repo), v.version, short_hash(inputs.as_bytes()));
+    let labels = BTreeMap::from([
+        (format!("{LABEL_PREFIX}.tier"), ImageTier::Env.to_string()),
+        (format!("{LABEL_PREFIX}.repo"), v.repo.clone()),
+        (format!("{LABEL_PREFIX}.version"), v.version.clone()),
+        (format!("{LABEL_PREFIX}.env_commit"), v.env_commit.clone()),
+        (format!("{LABEL_PREFIX}.cutoff"), v.cutoff.clone()),
+        (format!("{LABEL_PREFIX}.python.wanted"), spec.python.to_string()),
+        (format!("{LABEL_PREFIX}.python.used"), base.python.to_string()),
+        (format!("{LABEL_PREFIX}.recipe"), recipe_label(Some(recipe))),
+        (format!("{LABEL_PREFIX}.recipe.hash"), recipe.hash()),
+        (format!("{LABEL_PREFIX}.base"), base.tag.clone()),
+    ]);
+    Ok(EnvPlan { tag, dockerfile: with_labels(&dockerfile, &labels), install })
+}
+
+/// What [`build_env`] did, and the image when there is one to build instances on.
+type EnvBuilt = (ImageOutcome, Option<EnvImage>);
+
+/// Builds (or finds) the environment image of one (repo, version) and records it. The image is
+/// `None` when it failed; the failure is recorded and in the outcome.
+pub(super) async fn build_env(
+    cx: &mut Ctx<'_>,
+    store: &mut Store,
+    v: &VersionRecord,
+    recipe: Option<Recipe>,
+) -> Result<EnvBuilt, BuildError> {
+    let t = Instant::now();
+    // Until the inputs are known, failures are recorded under the version's name.
+    let mut record = ImageRecord {
+        repo: Some(v.repo.clone()),
+        version: Some(v.version.clone()),
+        python_wanted: Some(v.python.clone()),
+        recipe: Some(recipe_label(recipe.as_ref())),
+        ..ImageRecord::new(format!("{LABEL_PREFIX}/env.{}:{}", repo_component(&v.repo), v.version), ImageTier::Env)
+    };
+    let fail = |store: &mut Store, mut record: ImageRecord, error: String| -> Result<EnvBuilt, BuildError> {
+        record.error = Some(error);
+        record.seconds = t.elapsed().as_secs_f64();
+        store.write_image(&record)?;
+        Ok((ImageOutcome::new(&record, ImageState::Failed), None))
+    };
+    let Some(recipe) = recipe else {
+        let error = format!(
+            "no recipe for {} and none could be suggested; write recipes/{}.toml (see `swegym-build recipe suggest`)",
+            v.repo,
+            v.repo.replace('/', "__")
+        );
+        return fail(store, record, error);
+    };
+    let Some(spec) = recipe.env_for(&v.version).cloned() else {
+        let error = format!("the recipe for {} has no [[env]] whose `versions` contains {}", v.repo, v.version);
+        return fail(store, record, error);
+    };
+    record.env_spec = Some(spec.to_json());
+    let base = match ensure_base(cx, store, spec.python).await {
+        Ok(b) => b,
+        Err(BuildError::Docker(DockerError::Interrupted)) => return Err(DockerError::Interrupted.into()),
+        Err(e) => return fail(store, record, format!("base image for Python {}: {e}", spec.python)),
+    };
+    record.python_used = Some(base.python.to_string());
+    record.base_source = Some(base.source.clone());
+    record.parent = Some(base.tag.clone());
+    let plan = plan(&cx.opts.templates, v, &recipe, &spec, &base)?;
+    record.tag = plan.tag.clone();
+    let base_size = cx.engine.image(&base.tag).await?.map(|i| i.size).unwrap_or(0);
+    if !cx.opts.force {
+        if let (Some(img), Some(prev)) = (cx.engine.image(&plan.tag).await?, store.image(&plan.tag)?) {
+            if prev.status == BuildStatus::Built {
+                if prev.env_spec.is_none() {
+                    // Recorded before images kept their spec: keep it now, for `validate`.
+                    store.write_image(&ImageRecord { env_spec: record.env_spec, ..prev.clone() })?;
+                }
+                let env = EnvImage { tag: plan.tag, size: img.size, recipe, spec };
+                return Ok((ImageOutcome::new(&prev, ImageState::Reused), Some(env)));
+            }
+        }
+    }
+    let log = log_path(cx.ws, &plan.tag);
+    record.log_path = Some(log.display().to_string());
+    let repo: RepoName = match v.repo.parse() {
+        Ok(r) => r,
+        Err(e) => return fail(store, record, e.to_string()),
+    };
+    let files = vec![("swegym/install.sh".to_string(), plan.install.into_bytes())];
+    let context = match make_context(cx, &repo, &v.env_commit, History::Shallow, plan.dockerfile, files).await {
+        Ok(c) => c,
+        Err(e) => return fail(store, record, e),
+    };
+    cx.progress.println(&format!("building {} (log: {})", plan.tag, log.display()));
+    if let Err(e) = build_and_check(cx, &mut record, context, &log, &recipe.package, None, base_size).await? {
+        return fail(store, record, e);
+    }
+    record.seconds = t.elapsed().as_secs_f64();
+    store.write_image(&record)?;
+    let size = record.size_bytes.unwrap_or(0) + base_size;
+    let env = EnvImage { tag: plan.tag, size, recipe, spec };
+    Ok((ImageOutcome::new(&record, ImageState::Built), Some(env)))
+}

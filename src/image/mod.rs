@@ -1,0 +1,428 @@
+//! The `build` stage: three tiers of images per pinned instance, content-addressed.
+//!
+//! - base: Debian + Python X.Y + git + a venv ([`base`]);
+//! - environment, per (repo, version, recipe): the repository at the version's environment commit
+//!   with its dependencies installed, resolved as of the cut-off date ([`env`]);
+//! - instance: the environment with the repository at `base_commit` (a thin layer), history up to
+//!   `base_commit` only ([`instance`]).
+//!
+//! Tags carry a hash of every input, so an unchanged input is never rebuilt. After each build the
+//! image is checked (import, pytest collection of the touched test files, git integrity) in a
+//! container without network; an image that fails its checks is untagged, so no tag ever names a
+//! bad image. Each image's record keeps the recipe environment it was built with: `validate`
+//! reads it from the store rather than from the recipes.
+
+pub mod base;
+mod context;
+pub mod env;
+pub mod instance;
+pub mod script;
+pub mod template;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::cancel::Cancel;
+use crate::context::Context;
+use crate::docker::{DockerError, Engine, RunSpec};
+use crate::git::{History, Mirrors};
+use crate::model::{RawInstance, RepoName};
+use crate::progress::{set_total, Progress};
+use crate::recipe::{EnvSpec, PythonVersion, Recipe, RecipeSource, TestSelection};
+use crate::store::{BuildStatus, Check, ImageRecord, ImageTier, InstanceFilter, StoreError, VersionRecord};
+use crate::workspace::Workspace;
+
+use base::{BaseImage, BaseSource};
+pub use template::{TemplateError, Templates};
+
+/// What to build and how.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub filter: InstanceFilter,
+    pub templates: Templates,
+    pub jobs: usize,
+    pub force: bool,
+    pub base: BaseSource,
+    /// PEM bundle trusted inside every image (`None`: the image's own CAs only).
+    pub ca_cert: Option<PathBuf>,
+    pub debian_mirror: String,
+    pub history: History,
+    /// Build environments only, no instance images.
+    pub envs_only: bool,
+    /// Limit for each check container.
+    pub check_timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error("cannot read the CA bundle {path} (from --ca-cert or SSL_CERT_FILE): {source}")]
+    CaCert { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// What this run did with an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::Display, strum::AsRefStr)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ImageState {
+    Built,
+    /// Its inputs were unchanged and the engine still had it.
+    Reused,
+    Failed,
+}
+
+/// One image the run dealt with.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageOutcome {
+    pub tier: ImageTier,
+    pub tag: String,
+    pub state: ImageState,
+    pub repo: Option<String>,
+    pub instance_id: Option<String>,
+    pub seconds: f64,
+    pub size_bytes: Option<u64>,
+    pub error: Option<String>,
+}
+
+impl ImageOutcome {
+    /// The outcome `record` stands for; a reused image took no time in this run.
+    fn new(record: &ImageRecord, state: ImageState) -> Self {
+        Self {
+            tier: record.tier,
+            tag: record.tag.clone(),
+            state,
+            repo: record.repo.clone(),
+            instance_id: record.instance_id.clone(),
+            seconds: if state == ImageState::Reused { 0.0 } else { record.seconds },
+            size_bytes: record.size_bytes,
+            error: record.error.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BuildSummary {
+    pub images: Vec<ImageOutcome>,
+    pub built: u64,
+    pub reused: u64,
+    pub failed: u64,
+    /// Instances left out because they have no version (see `pin`).
+    pub unpinned: u64,
+    pub seconds: f64,
+    pub interrupted: bool,
+}
+
+impl BuildSummary {
+    fn add(&mut self, o: ImageOutcome) {
+        match o.state {
+            ImageState::Built => self.built += 1,
+            ImageState::Reused => self.reused += 1,
+            ImageState::Failed => self.failed += 1,
+        }
+        self.images.push(o);
+    }
+}
+
+/// Tags and labels all start with this.
+pub const LABEL_PREFIX: &str = "swegym";
+
+/// What every tier's build needs, for one run.
+struct Ctx<'a> {
+    engine: Engine,
+    ws: &'a Workspace,
+    mirrors: &'a Mirrors,
+    opts: &'a BuildOptions,
+    ca: Vec<u8>,
+    cancel: &'a Cancel,
+    progress: &'a Progress,
+    /// Base image per wanted Python, or why it could not be had: made once per run.
+    bases: HashMap<PythonVersion, Result<BaseImage, String>>,
+}
+
+/// Builds every image the selected pinned instances need.
+pub async fn build(context: &mut Context, opts: &BuildOptions) -> Result<BuildSummary, BuildError> {
+    let Context { store, workspace: ws, mirrors, recipes: book, progress, cancel } = context;
+    let started = Instant::now();
+    let engine = Engine::connect().await?;
+    let ca = match &opts.ca_cert {
+        Some(p) => std::fs::read(p).map_err(|source| BuildError::CaCert { path: p.clone(), source })?,
+        None => Vec::new(),
+    };
+    let mut cx = Ctx { engine, ws, mirrors, opts, ca, cancel, progress, bases: HashMap::new() };
+    let mut summary = BuildSummary::default();
+
+    let queue = store.build_targets(&opts.filter)?;
+    summary.unpinned = queue.unpinned;
+    let mut by_env: BTreeMap<(String, String), (VersionRecord, Vec<RawInstance>)> = BTreeMap::new();
+    for t in queue.targets {
+        let key = (t.version.repo.clone(), t.version.version.clone());
+        by_env.entry(key).or_insert_with(|| (t.version, Vec::new())).1.push(t.instance);
+    }
+
+    let bar = progress.bar("build");
+    let total = by_env.len() + if opts.envs_only { 0 } else { by_env.values().map(|(_, i)| i.len()).sum() };
+    set_total(&bar, total as u64, "images");
+    for ((repo, version), (v, instances)) in by_env {
+        if cancel.is_cancelled() {
+            summary.interrupted = true;
+            break;
+        }
+        bar.set_message(format!("{repo} {version}"));
+        let recipe = match book.get(&repo) {
+            Some(r) => Some(r.clone()),
+            None => suggested_recipe(mirrors, &repo, &v.env_commit).await,
+        };
+        let (outcome, env_image) = match env::build_env(&mut cx, store, &v, recipe).await {
+            Ok(e) => e,
+            Err(BuildError::Docker(DockerError::Interrupted)) => {
+                summary.interrupted = true;
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        bar.inc(1);
+        summary.add(outcome);
+        if opts.envs_only {
+            continue;
+        }
+        let Some(env_image) = env_image else {
+            bar.inc(instances.len() as u64);
+            continue;
+        };
+        instance::build_instances(&cx, store, &v, &env_image, instances, &bar, &mut summary).await?;
+        if summary.interrupted {
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// For a repository without a recipe: a suggested one, or `None` when even that fails.
+async fn suggested_recipe(mirrors: &Mirrors, repo: &str, commit: &str) -> Option<Recipe> {
+    let name: RepoName = repo.parse().ok()?;
+    let mirrors = mirrors.clone();
+    let commit = commit.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mirror = mirrors.open(&name).ok()?;
+        let text = crate::recipe::suggest::suggest(&mirror, &name, &commit).ok()?;
+        Recipe::parse(&format!("suggested recipe for {name}"), &text, RecipeSource::Suggested).ok()
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// Docker repository names must be lowercase.
+fn repo_component(repo: &str) -> String {
+    repo.to_lowercase().replace('/', "__")
+}
+
+/// Where the build log of `tag` goes.
+fn log_path(ws: &Workspace, tag: &str) -> PathBuf {
+    ws.logs_dir().join("build").join(format!("{}.log", tag.replace(['/', ':'], "_")))
+}
+
+/// Why a build or its checks failed.
+type Failure = String;
+
+/// Builds `record.tag` from `context`, checks it, and completes `record` (image id, checks,
+/// bytes over `parent_size`, status). `Ok(Err(_))` is a failed image, recorded as such; `Err(_)`
+/// stops the run. An image that fails or cannot be checked is untagged.
+async fn build_and_check(
+    cx: &Ctx<'_>,
+    record: &mut ImageRecord,
+    context: Vec<u8>,
+    log: &Path,
+    package: &str,
+    instance: Option<(&RawInstance, &EnvSpec)>,
+    parent_size: u64,
+) -> Result<Result<(), Failure>, BuildError> {
+    let tag = record.tag.clone();
+    match cx.engine.build(&tag, context, &HashMap::new(), log, cx.cancel).await {
+        Ok(id) => record.image_id = Some(id),
+        Err(DockerError::Interrupted) => return Err(DockerError::Interrupted.into()),
+        Err(e) => return Ok(Err(format!("{e}\n  likely cause: {}", script::likely_cause(log)))),
+    }
+    let checks = match run_checks(cx, &tag, package, instance).await {
+        Ok(c) => c,
+        Err(e) => {
+            cx.engine.remove_image(&tag).await?;
+            return Err(e);
+        }
+    };
+    let bad = checks.iter().find(|c| !c.ok).map(|c| format!("check `{}` failed: {}", c.name, c.detail));
+    record.checks = checks;
+    if let Some(msg) = bad {
+        cx.engine.remove_image(&tag).await?;
+        return Ok(Err(msg));
+    }
+    let size = cx.engine.image(&tag).await?.map(|i| i.size).unwrap_or(0);
+    record.size_bytes = Some(size.saturating_sub(parent_size));
+    record.status = BuildStatus::Built;
+    Ok(Ok(()))
+}
+
+/// Runs the checks in one container without network: import always; for instance images also
+/// git integrity and pytest collection of the touched test files (after applying `test_patch`).
+async fn run_checks(
+    cx: &Ctx<'_>,
+    tag: &str,
+    package: &str,
+    instance: Option<(&RawInstance, &EnvSpec)>,
+) -> Result<Vec<Check>, BuildError> {
+    let plan = script::checks(package, instance.map(|(i, s)| (i, s.test_selection == TestSelection::Files)));
+    let mut spec = RunSpec::new(tag, &plan.script);
+    spec.timeout = cx.opts.check_timeout;
+    spec.workdir = Some("/testbed".into());
+    spec.files = plan.files;
+    spec.collect = plan.collect;
+    let out = cx.engine.run(&spec, cx.cancel).await?;
+    Ok(script::parse_checks(&plan.names, &out))
+}
+
+#[cfg(test)]
+mod tests {
+    //! Tags: the same inputs give the same tag, and any one input changed gives another, through
+    //! all three tiers (a new base means new environments, a new environment new instances).
+
+    use super::*;
+
+    const RECIPE: &str = r#"
+repo = "acme/calc"
+[version]
+rule = "file"
+file = "calc/__init__.py"
+pattern = '''__version__\s*=\s*"([^"]+)"'''
+[[env]]
+python = "3.11"
+packages = ["pytest"]
+instance_install = ["pip install --no-deps -e ."]
+env_vars = { PYTHONPATH = "/testbed" }
+test_cmd = "pytest -rA"
+"#;
+
+    /// Every input of the three tags.
+    #[derive(Clone)]
+    struct Inputs {
+        recipe: String,
+        ca: Vec<u8>,
+        from_registry: bool,
+        env_commit: String,
+        cutoff: String,
+        base_commit: String,
+        history: History,
+        /// (file name, text) written to a `--dockerfiles` directory.
+        override_file: Option<(&'static str, &'static str)>,
+    }
+
+    fn baseline() -> Inputs {
+        Inputs {
+            recipe: RECIPE.to_string(),
+            ca: b"-----BEGIN CERTIFICATE-----".to_vec(),
+            from_registry: false,
+            env_commit: "e".repeat(40),
+            cutoff: "2024-02-01T00:00:00Z".into(),
+            base_commit: "b".repeat(40),
+            history: History::Full,
+            override_file: None,
+        }
+    }
+
+    /// (base, environment, instance) tags.
+    fn tags(i: &Inputs) -> [String; 3] {
+        let dir = tempfile::tempdir().unwrap();
+        if let Some((name, text)) = i.override_file {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let templates = Templates::load(Some(dir.path())).unwrap();
+        let recipe = Recipe::parse("acme__calc.toml", &i.recipe, RecipeSource::Embedded).unwrap();
+        let spec = recipe.env_for("1.0").unwrap();
+        let base = base::plan(&templates, spec.python, i.from_registry, &i.ca).unwrap();
+        let v = VersionRecord {
+            repo: "acme/calc".into(),
+            version: "1.0".into(),
+            env_commit: i.env_commit.clone(),
+            python: "3.11".into(),
+            python_source: "recipe".into(),
+            cutoff: i.cutoff.clone(),
+            instances: 1,
+            recipe: "embedded".into(),
+        };
+        let env = env::plan(&templates, &v, &recipe, spec, &base.image).unwrap();
+        let inst = RawInstance {
+            instance_id: "acme__calc-1".into(),
+            repo: "acme/calc".into(),
+            pull_number: 1,
+            issue_numbers: vec![],
+            base_commit: i.base_commit.clone(),
+            patch: String::new(),
+            test_patch: String::new(),
+            problem_statement: String::new(),
+            hints_text: String::new(),
+            created_at: String::new(),
+        };
+        let instance = instance::plan(&templates, &inst, spec, &env.tag, i.history).unwrap();
+        [base.image.tag, env.tag, instance.tag]
+    }
+
+    #[test]
+    fn same_inputs_give_the_same_tags() {
+        let [base, env, instance] = tags(&baseline());
+        assert_eq!(tags(&baseline()), [base.clone(), env.clone(), instance.clone()]);
+        assert!(base.starts_with("swegym/base:py3.11-debootstrap-bookworm-"), "{base}");
+        assert!(env.starts_with("swegym/env.acme__calc:1.0-"), "{env}");
+        assert!(instance.starts_with("swegym/eval.acme__calc-1:"), "{instance}");
+    }
+
+    #[test]
+    fn any_changed_input_gives_new_tags_from_its_tier_down() {
+        let b = baseline();
+        let edit = |f: &dyn Fn(&mut Inputs)| {
+            let mut i = b.clone();
+            f(&mut i);
+            i
+        };
+        // (what changed, its tier: 0 base, 1 environment, 2 instance, the inputs)
+        let cases: Vec<(&str, usize, Inputs)> = vec![
+            ("CA bundle", 0, edit(&|i| i.ca.push(b'\n'))),
+            ("registry base", 0, edit(&|i| i.from_registry = true)),
+            ("python", 0, edit(&|i| i.recipe = RECIPE.replace("\"3.11\"", "\"3.9\""))),
+            ("base template", 0, edit(&|i| i.override_file = Some(("base.Dockerfile", "FROM scratch\n")))),
+            ("pip shim", 0, edit(&|i| i.override_file = Some(("pip", "#!/bin/sh\nexec pip \"$@\"\n")))),
+            ("recipe comment", 1, edit(&|i| i.recipe = format!("# reviewed\n{RECIPE}"))),
+            ("recipe env var", 1, edit(&|i| i.recipe = RECIPE.replace("/testbed\"", "/testbed/src\""))),
+            ("env commit", 1, edit(&|i| i.env_commit = "f".repeat(40))),
+            ("cut-off", 1, edit(&|i| i.cutoff = "2024-03-01T00:00:00Z".into())),
+            ("env template", 1, edit(&|i| i.override_file = Some(("env.Dockerfile", "FROM {{ base }}\n")))),
+            ("base commit", 2, edit(&|i| i.base_commit = "c".repeat(40))),
+            ("history", 2, edit(&|i| i.history = History::Shallow)),
+            (
+                "instance template",
+                2,
+                edit(&|i| i.override_file = Some(("instance.Dockerfile", "FROM {{ env_image }}\nRUN true\n"))),
+            ),
+        ];
+        let base_tags = tags(&b);
+        for (what, tier, inputs) in cases {
+            for (level, (new, old)) in tags(&inputs).iter().zip(&base_tags).enumerate() {
+                if level < tier {
+                    assert_eq!(new, old, "{what} must not change tier {level}");
+                } else {
+                    assert_ne!(new, old, "{what} must change tier {level}");
+                }
+            }
+        }
+    }
+}
