@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::export::{Format, Split};
 use crate::import::InputFormat;
 use crate::model::RepoName;
+use crate::store::InstanceFilter;
 use crate::workspace::{env, DEFAULT_GITHUB_API_URL, DEFAULT_WORKSPACE};
 
 /// Turns GitHub history into executable training environments for software-engineering agents.
@@ -154,12 +155,8 @@ pub struct PinArgs {
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// Only this repository, OWNER/NAME (repeatable); all pinned instances when not given.
-    #[arg(long = "repo", value_name = "OWNER/NAME")]
-    pub repos: Vec<RepoName>,
-    /// Only this instance id (repeatable).
-    #[arg(long = "instance", value_name = "ID")]
-    pub instances: Vec<String>,
+    #[command(flatten)]
+    pub select: SelectArgs,
     /// Instance images built at once.
     #[arg(long, short, default_value_t = 2, value_name = "N", value_parser = at_least_one::<usize>)]
     pub jobs: usize,
@@ -177,12 +174,8 @@ pub struct BuildArgs {
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Only this repository, OWNER/NAME (repeatable); all instances with an image when not given.
-    #[arg(long = "repo", value_name = "OWNER/NAME")]
-    pub repos: Vec<RepoName>,
-    /// Only this instance id (repeatable).
-    #[arg(long = "instance", value_name = "ID")]
-    pub instances: Vec<String>,
+    #[command(flatten)]
+    pub select: SelectArgs,
     /// Instances validated at once (each runs one container at a time).
     #[arg(long, short, default_value_t = 2, value_name = "N", value_parser = at_least_one::<usize>)]
     pub jobs: usize,
@@ -223,6 +216,23 @@ pub struct RefreshArgs {
     pub extended: bool,
     #[command(flatten)]
     pub source: SourceArgs,
+}
+
+/// Which instances a stage works on (shared by build, validate and report).
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// Only this repository, OWNER/NAME (repeatable); every one in the workspace when not given.
+    #[arg(long = "repo", value_name = "OWNER/NAME")]
+    pub repos: Vec<RepoName>,
+    /// Only this instance id (repeatable).
+    #[arg(long = "instance", value_name = "ID")]
+    pub instances: Vec<String>,
+}
+
+impl SelectArgs {
+    pub fn filter(&self) -> InstanceFilter {
+        InstanceFilter { repos: self.repos.clone(), instances: self.instances.clone() }
+    }
 }
 
 /// Where GitHub is and how to wait on it (shared by `mine` and `refresh`).
@@ -310,12 +320,8 @@ pub struct SuggestArgs {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Only this repository, OWNER/NAME (repeatable).
-    #[arg(long = "repo", value_name = "OWNER/NAME")]
-    pub repos: Vec<RepoName>,
-    /// Only this instance id (repeatable).
-    #[arg(long = "instance", value_name = "ID")]
-    pub instances: Vec<String>,
+    #[command(flatten)]
+    pub select: SelectArgs,
     /// List only the instances that differ from their published row or are not curated.
     #[arg(long)]
     pub disagreements: bool,

@@ -2,32 +2,21 @@
 //! (a table via `Display`, or JSON via `Serialize` with `--json`) and returns the exit code.
 //! Summaries go to stdout; progress and logs go to stderr.
 
+mod options;
 mod summary;
 
-use std::collections::BTreeSet;
-use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
-
-use crate::cli::{
-    Cli, Command, GitHubArgs, HistoryArg, ImageArgs, RecipeCommand, RefreshArgs, RunLimitArgs, SourceArgs,
-};
+use crate::cli::{Cli, Command, RecipeCommand, SourceArgs};
 use crate::context::Context;
 use crate::error::{Error, Exit};
 use crate::export::{ExportOptions, Format, Split};
-use crate::git::{History, Mirrors, DEFAULT_GIT_URL};
-use crate::github::{ClientConfig, GitHub, Token};
-use crate::image::{BuildOptions, Templates};
+use crate::git::{Mirrors, DEFAULT_GIT_URL};
 use crate::import::ImportOptions;
 use crate::mine::MineOptions;
-use crate::model::RepoName;
 use crate::pin::PinOptions;
 use crate::progress::{init_logging, Progress};
 use crate::recipe::RecipeBook;
-use crate::refresh::RefreshOptions;
 use crate::report::ReportOptions;
 use crate::store::{Access, InstanceFilter, Store};
-use crate::validate::ValidateOptions;
 use crate::workspace::{env, Workspace};
 pub use summary::{Outcome, StatusReport};
 
@@ -77,14 +66,14 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
     match &cli.command {
         Command::Mine(a) => {
             let opts = MineOptions {
-                repos: repo_list(&a.repos, a.repos_file.as_deref())?,
+                repos: options::repo_list(&a.repos, a.repos_file.as_deref())?,
                 since: a.since,
                 max_pulls: a.max_pulls,
                 jobs: a.jobs,
                 full: a.full,
             };
             let mut cx = open(Access::ReadWrite, None)?;
-            let gh = github_client(&a.github, &progress)?;
+            let gh = options::github_client(&a.github, &progress)?;
             report(g.json, &crate::mine::mine(&mut cx, gh, &opts).await?)
         }
         Command::Import(a) => {
@@ -92,23 +81,24 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
             report(g.json, &crate::import::import(&mut open(Access::ReadWrite, None)?, &opts)?)
         }
         Command::Pin(a) => {
-            let opts = PinOptions { filter: filter(&a.repos, &[]), force: a.force };
+            let opts =
+                PinOptions { filter: InstanceFilter { repos: a.repos.clone(), instances: vec![] }, force: a.force };
             report(g.json, &crate::pin::pin(&mut open_for(&opts.filter, Access::ReadWrite, Some(&a.source))?, &opts)?)
         }
         Command::Build(a) => {
-            let opts = image_options(filter(&a.repos, &a.instances), a.jobs, a.force, a.envs_only, &a.image)?;
+            let opts = options::image_options(a.select.filter(), a.jobs, a.force, a.envs_only, &a.image)?;
             let mut cx = open_for(&opts.filter, Access::ReadWrite, Some(&a.source))?;
             report(g.json, &crate::image::build(&mut cx, &opts).await?)
         }
         Command::Validate(a) => {
-            let opts = validate_options(filter(&a.repos, &a.instances), a.jobs, a.force, &a.limits);
+            let opts = options::validate_options(a.select.filter(), a.jobs, a.force, &a.limits);
             let mut cx = open_for(&opts.filter, Access::ReadWrite, Some(&a.source))?;
             report(g.json, &crate::validate::validate(&mut cx, &opts).await?)
         }
         Command::Refresh(a) => {
-            let opts = refresh_options(&ws, a)?;
+            let opts = options::refresh_options(&ws, a)?;
             let mut cx = open(Access::ReadWrite, Some(&a.source))?;
-            let gh = github_client(&a.github, &progress)?;
+            let gh = options::github_client(&a.github, &progress)?;
             let s = crate::refresh::refresh(&mut cx, gh, &opts).await?;
             let path = ws.refresh_summary();
             std::fs::write(&path, to_json(&s)?)
@@ -144,7 +134,7 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
             report(g.json, &crate::export::export(&mut open(Access::ReadWrite, None)?, &opts)?)
         }
         Command::Report(a) => {
-            let opts = ReportOptions { filter: filter(&a.repos, &a.instances), disagreements_only: a.disagreements };
+            let opts = ReportOptions { filter: a.select.filter(), disagreements_only: a.disagreements };
             report(g.json, &crate::report::report(&mut open_for(&opts.filter, Access::ReadOnly, None)?, &opts)?)
         }
         Command::Status => report(g.json, &StatusReport(Store::open(&ws, Access::ReadOnly)?.status()?)),
@@ -180,131 +170,4 @@ fn report<S: Outcome>(json: bool, summary: &S) -> Result<Exit, Error> {
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String, Error> {
     serde_json::to_string_pretty(v).map_err(|e| Error::Io(format!("cannot write JSON: {e}")))
-}
-
-fn filter(repos: &[RepoName], instances: &[String]) -> InstanceFilter {
-    InstanceFilter { repos: repos.to_vec(), instances: instances.to_vec() }
-}
-
-/// The GitHub client, with tokens from the environment.
-fn github_client(args: &GitHubArgs, progress: &Progress) -> Result<Arc<GitHub>, Error> {
-    let tokens = Token::from_env();
-    if tokens.is_empty() {
-        progress.println(
-            "warning: no GITHUB_TOKEN or GITHUB_TOKENS set: GitHub allows 60 unauthenticated requests an hour; \
-             create a token at https://github.com/settings/tokens (no scopes needed for public repositories)",
-        );
-    }
-    let mut cfg = ClientConfig::new(args.api_url.clone(), tokens);
-    cfg.secondary_backoff_min = Duration::from_secs(args.secondary_backoff);
-    cfg.retry_base = Duration::from_millis(args.retry_base_ms);
-    let notices = progress.clone();
-    Ok(Arc::new(GitHub::new(cfg, Arc::new(move |m: String| notices.println(&m)))?))
-}
-
-fn image_options(
-    filter: InstanceFilter,
-    jobs: usize,
-    force: bool,
-    envs_only: bool,
-    image: &ImageArgs,
-) -> Result<BuildOptions, Error> {
-    Ok(BuildOptions {
-        filter,
-        templates: Templates::load(image.dockerfiles.as_deref()).map_err(|e| Error::Usage(e.to_string()))?,
-        jobs,
-        force,
-        base: image.base,
-        ca_cert: image.ca_cert.clone(),
-        debian_mirror: image.debian_mirror.clone(),
-        history: match image.history {
-            HistoryArg::Full => History::Full,
-            HistoryArg::Shallow => History::Shallow,
-        },
-        envs_only,
-        check_timeout: Duration::from_secs(image.check_timeout),
-    })
-}
-
-fn validate_options(filter: InstanceFilter, jobs: usize, force: bool, limits: &RunLimitArgs) -> ValidateOptions {
-    ValidateOptions {
-        filter,
-        jobs,
-        runs: limits.runs,
-        timeout: Duration::from_secs(limits.timeout),
-        memory_bytes: limits.memory,
-        pids: limits.pids,
-        nano_cpus: (limits.cpus * 1e9) as i64,
-        force,
-    }
-}
-
-fn refresh_options(ws: &Workspace, a: &RefreshArgs) -> Result<RefreshOptions, Error> {
-    let repos = repo_list(&a.repos, a.repos_file.as_deref())?;
-    let every = filter(&repos, &[]);
-    Ok(RefreshOptions {
-        mine: MineOptions { repos, since: a.since, max_pulls: None, jobs: a.jobs, full: false },
-        pin: PinOptions { filter: every.clone(), force: false },
-        build: image_options(every.clone(), a.jobs, false, false, &a.image)?,
-        validate: validate_options(every, a.jobs, false, &a.limits),
-        export: ExportOptions {
-            splits: vec![Split::Full, Split::Lite],
-            formats: vec![Format::Jsonl, Format::Parquet],
-            out_dir: a.out.clone().unwrap_or_else(|| ws.exports_dir()),
-            extended: a.extended,
-            card: true,
-        },
-    })
-}
-
-/// `--repo` values and the lines of `--repos FILE`, deduplicated in order.
-pub fn repo_list(repos: &[RepoName], file: Option<&Path>) -> Result<Vec<RepoName>, Error> {
-    let mut out: Vec<RepoName> = Vec::new();
-    let mut seen = BTreeSet::new();
-    let mut add = |name: RepoName| {
-        if seen.insert(name.to_string().to_ascii_lowercase()) {
-            out.push(name);
-        }
-    };
-    repos.iter().cloned().for_each(&mut add);
-    if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Usage(format!("--repos {}: cannot read: {e}", path.display())))?;
-        for (i, line) in text.lines().enumerate() {
-            let line = line.split('#').next().unwrap_or("").trim();
-            if !line.is_empty() {
-                let parsed: Result<RepoName, _> = line.parse();
-                add(parsed.map_err(|e| Error::Usage(format!("{}:{}: {e}", path.display(), i + 1)))?);
-            }
-        }
-    }
-    if out.is_empty() {
-        return Err(Error::Usage("no repositories: pass --repo OWNER/NAME (repeatable) or --repos FILE".into()));
-    }
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn repos_file_with_comments_and_duplicates() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("repos.txt");
-        std::fs::write(&f, "# SWE-Gym\ngetmoto/moto  # moto\n\npython/mypy\nGetmoto/Moto\n").unwrap();
-        let r = repo_list(&["python/mypy".parse().unwrap()], Some(&f)).unwrap();
-        let names: Vec<String> = r.iter().map(|r| r.to_string()).collect();
-        assert_eq!(names, ["python/mypy", "getmoto/moto"]);
-    }
-
-    #[test]
-    fn bad_repos_file_line_names_file_and_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("repos.txt");
-        std::fs::write(&f, "getmoto/moto\nnot-a-repo\n").unwrap();
-        let e = repo_list(&[], Some(&f)).unwrap_err().to_string();
-        assert!(e.contains("repos.txt:2"), "{e}");
-        assert!(e.contains("OWNER/NAME"), "{e}");
-    }
 }

@@ -171,7 +171,7 @@ impl Display for PinSummary {
         }
         writeln!(
             f,
-            "{} pinned, {} without a version (reasons: `status --json`), {:.2}s ({:.0} instances/s){}",
+            "{} pinned, {} without a version (each pin's reason: `report` for imported instances, else the pins table), {:.2}s ({:.1} instances/s){}",
             self.pinned,
             self.not_found,
             self.seconds,
@@ -376,7 +376,8 @@ impl Display for Report {
             })
             .collect();
         if !self.instances.is_empty() {
-            writeln!(f, "{}", table(&["instance", "version", "FAIL_TO_PASS", "PASS_TO_PASS", "status"], rows))?;
+            let header = ["instance", "version (published → ours)", "FAIL_TO_PASS", "PASS_TO_PASS", "status"];
+            writeln!(f, "{}", table(&header, rows))?;
         }
         for r in self.instances.iter().filter(|r| r.disagrees()) {
             let mut notes = Vec::new();

@@ -125,6 +125,11 @@ impl Mirror {
         move |source| GitError::Git { path: self.path.clone(), source }
     }
 
+    /// Whether the mirror holds commit `sha` now (without fetching).
+    pub fn contains(&self, sha: &str) -> bool {
+        Oid::from_str(sha).is_ok_and(|oid| self.git.find_commit(oid).is_ok())
+    }
+
     /// Makes sure `sha` is present, fetching every ref from the origin once if it is not.
     pub fn ensure_commit(&self, sha: &str) -> Result<Oid, GitError> {
         let oid = Oid::from_str(sha).map_err(|_| GitError::BadSha { sha: sha.to_string() })?;

@@ -146,6 +146,13 @@ impl TagCache {
         if let Some(hit) = self.by_sha.get(sha) {
             return Ok(hit.clone());
         }
+        // A commit the mirror lacks is fetched first, and a fetch brings new history and tags:
+        // what was read before it is stale.
+        let fetched = !mirror.contains(sha);
+        let oid = mirror.ensure_commit(sha)?;
+        if fetched {
+            *self = TagCache::default();
+        }
         if self.tags.is_none() {
             self.tags = Some(mirror.tags_by_commit()?);
         }
@@ -153,7 +160,6 @@ impl TagCache {
         if self.all.is_none() {
             self.all = Some(mirror.nearest_tags_all(tags, accept)?);
         }
-        let oid = mirror.ensure_commit(sha)?;
         let v = match self.all.as_ref().and_then(|all| all.get(oid)) {
             Some(hit) => hit,
             // Not reachable from any branch or tag (e.g. fetched by id): walk from it.

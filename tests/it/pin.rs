@@ -236,3 +236,25 @@ async fn pin_on_a_shallow_mirror_pins_what_its_history_holds_and_says_what_it_ca
         assert!(p.version.is_none() && why.contains("is shallow: deepen it"), "{id}: {why}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_fetched_mid_run_sees_the_tags_that_came_with_it() {
+    let ctx = TestContext::new().await;
+    let fx = fixtures();
+    assert!(ctx.run(&["import", fx.jsonl.to_str().unwrap()], &[]).await.status.success());
+    let recipes = fx.recipes.to_str().unwrap();
+    let pin = ["pin", "--repo", "acme/tagged", "--recipes", recipes];
+    assert!(ctx.run(&pin, &[("SWEGYM_GIT_URL", &fx.url)]).await.status.success(), "first run clones the mirror");
+    // Upstream moves on: a new release tag, and an instance at it.
+    let mut t = FixtureRepo::new(fx._root.path(), "acme/tagged");
+    let t4 = t.commit(&[("tagged.py", "x = 4\n")], "four");
+    t.tag("v0.11.0");
+    let row = instance_row("acme/tagged", 4, &t4, "p", TEST_PATCH, "2024-02-04T00:00:00Z", Some("0.11"));
+    let jsonl = write_jsonl(fx._root.path(), "more.jsonl", &[row]);
+    assert!(ctx.run(&["import", jsonl.to_str().unwrap()], &[]).await.status.success());
+    // Instance 1 reads the mirror's tags first; instance 4 then fetches its commit and the new tag.
+    let out = ctx.run(&[&pin[..], &["--force"]].concat(), &[("SWEGYM_GIT_URL", &fx.url)]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let p = ctx.store().pin("acme__tagged-4").unwrap().unwrap();
+    assert_eq!(p.version.as_deref(), Some("0.11"), "{p:?}");
+}
