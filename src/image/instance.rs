@@ -123,7 +123,7 @@ async fn build_instance(
         if cx.engine.image(&plan.tag).await?.is_some() {
             let outcome = ImageOutcome::new(&prev, ImageState::Reused);
             // Recorded before images kept their spec: keep it now, for `validate`.
-            let record = prev.env_spec.is_none().then(|| ImageRecord { env_spec: Some(spec_json), ..prev });
+            let record = prev.env_spec.is_none().then_some(ImageRecord { env_spec: Some(spec_json), ..prev });
             return Ok(Done { outcome, record });
         }
     }

@@ -100,7 +100,7 @@ fn calc() -> Calc {
 /// Docker tests run one at a time: they share the base image, which the first one builds.
 pub static DOCKER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn build_args<'a>(recipes: &'a str) -> Vec<&'a str> {
+fn build_args(recipes: &str) -> Vec<&str> {
     vec!["--json", "build", "--recipes", recipes, "--base", "debootstrap", "--jobs", "2"]
 }
 
