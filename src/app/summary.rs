@@ -248,7 +248,10 @@ impl Display for ValidateSummary {
             missing += &format!(", {} without an image (run `build`)", self.without_image);
         }
         if self.without_recipe > 0 {
-            missing += &format!(", {} without a recipe", self.without_recipe);
+            missing += &format!(
+                ", {} whose image records no environment (run `build`: it records it without rebuilding)",
+                self.without_recipe
+            );
         }
         writeln!(
             f,
