@@ -191,7 +191,8 @@ impl Display for BuildSummary {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         for i in &self.images {
             let size = i.size_bytes.map(|b| format!("{:.1} MB", b as f64 / 1e6)).unwrap_or_else(|| "-".into());
-            writeln!(f, "{:<8} {:<7} {:>10} {:>7.1}s  {}", i.tier, i.state, size, i.seconds, i.tag)?;
+            let (tier, state): (&str, &str) = (i.tier.as_ref(), i.state.as_ref());
+            writeln!(f, "{tier:<8} {state:<7} {size:>10} {:>7.1}s  {}", i.seconds, i.tag)?;
             for line in i.error.iter().flat_map(|e| e.lines()) {
                 writeln!(f, "    {line}")?;
             }
@@ -630,6 +631,68 @@ mod tests {
             curated: 1,
         };
         insta::assert_snapshot!(r.to_string());
+    }
+
+    #[test]
+    fn build_and_validate_summaries() {
+        use crate::image::{ImageOutcome, ImageState};
+        use crate::store::ImageTier;
+        use crate::validate::{InstanceOutcome, PublishedAgreement, Reason};
+        let image = |tier, tag: &str, state, error: Option<&str>| ImageOutcome {
+            tier,
+            tag: tag.into(),
+            state,
+            repo: Some("acme/shop".into()),
+            instance_id: None,
+            seconds: 12.34,
+            size_bytes: Some(7_900_000),
+            error: error.map(Into::into),
+        };
+        let b = BuildSummary {
+            images: vec![
+                image(ImageTier::Env, "swegym/env.acme__shop:1.2-ab12", ImageState::Reused, None),
+                image(
+                    ImageTier::Instance,
+                    "swegym/eval.acme__shop-7:cd34",
+                    ImageState::Failed,
+                    Some("check collect failed\nE   ImportError"),
+                ),
+            ],
+            built: 0,
+            reused: 1,
+            failed: 1,
+            unpinned: 2,
+            seconds: 30.0,
+            interrupted: false,
+        };
+        insta::assert_snapshot!("build_summary", b.to_string());
+        assert_eq!(b.exit(), Exit::Partial);
+        let agree =
+            |same| ListAgreement { same, missing: vec![], extra: if same { vec![] } else { vec!["t::x".into()] } };
+        let v = ValidateSummary {
+            instances: vec![InstanceOutcome {
+                instance_id: "acme__shop-7".into(),
+                repo: "acme/shop".into(),
+                status: "rejected".into(),
+                reason: Some(Reason::Timeout),
+                detail: Some("tests/test_wait.py::test_ready was running".into()),
+                fail_to_pass: 0,
+                pass_to_pass: 3,
+                flaky: 1,
+                seconds: 61.0,
+                published: Some(PublishedAgreement { fail_to_pass: agree(true), pass_to_pass: agree(false) }),
+            }],
+            validated: 1,
+            rejected: 1,
+            by_reason: BTreeMap::from([("timeout".to_string(), 1)]),
+            without_recipe: 1,
+            runs: 6,
+            mean_overhead_seconds: Some(1.12),
+            seconds: 61.0,
+            ..ValidateSummary::default()
+        };
+        insta::assert_snapshot!("validate_summary", v.to_string());
+        assert_eq!(v.exit(), Exit::Ok, "rejections are results");
     }
 
     #[test]
