@@ -14,7 +14,8 @@ use super::base::{ensure_base, BaseImage};
 use super::context::{make_context, with_labels};
 use super::template::{EnvVars, TemplateError, Templates};
 use super::{
-    build_and_check, log_path, repo_component, script, BuildError, Ctx, ImageOutcome, ImageState, LABEL_PREFIX,
+    build_and_check, log_path, repo_component, resolution_date, script, BuildError, Ctx, ImageOutcome, ImageState,
+    LABEL_PREFIX,
 };
 
 /// An environment image instances can be built on.
@@ -55,7 +56,7 @@ pub fn plan(
         base: base.tag.clone(),
         system_packages: spec.system_packages.clone(),
         env_vars: spec.env_vars.clone(),
-        cutoff: v.cutoff.clone(),
+        cutoff: resolution_date(&v.cutoff),
     })?;
     let inputs = format!("{dockerfile}\n{install}\n{}\n{}\n{}", v.env_commit, templates.pip, recipe.hash());
     let tag = format!("{LABEL_PREFIX}/env.{}:{}-{}", repo_component(&v.repo), v.version, short_hash(inputs.as_bytes()));
@@ -65,6 +66,7 @@ pub fn plan(
         (format!("{LABEL_PREFIX}.version"), v.version.clone()),
         (format!("{LABEL_PREFIX}.env_commit"), v.env_commit.clone()),
         (format!("{LABEL_PREFIX}.cutoff"), v.cutoff.clone()),
+        (format!("{LABEL_PREFIX}.resolved_as_of"), resolution_date(&v.cutoff)),
         (format!("{LABEL_PREFIX}.python.wanted"), spec.python.to_string()),
         (format!("{LABEL_PREFIX}.python.used"), base.python.to_string()),
         (format!("{LABEL_PREFIX}.recipe"), recipe_label(Some(recipe))),

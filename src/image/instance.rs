@@ -17,7 +17,10 @@ use crate::store::{ImageRecord, ImageTier, Store, VersionRecord};
 use super::context::{make_context, with_labels};
 use super::env::EnvImage;
 use super::template::{InstanceVars, TemplateError, Templates};
-use super::{build_and_check, log_path, script, BuildError, BuildSummary, Ctx, ImageOutcome, ImageState, LABEL_PREFIX};
+use super::{
+    build_and_check, log_path, resolution_date, script, BuildError, BuildSummary, Ctx, ImageOutcome, ImageState,
+    LABEL_PREFIX,
+};
 
 /// An instance image before it is built.
 #[derive(Debug, Clone)]
@@ -37,11 +40,15 @@ pub fn plan(
     inst: &RawInstance,
     spec: &EnvSpec,
     env_tag: &str,
+    cutoff: &str,
     history: History,
 ) -> Result<InstancePlan, TemplateError> {
     let install = script::instance_install(spec);
-    let dockerfile =
-        templates.render(&InstanceVars { instance_id: inst.instance_id.clone(), env_image: env_tag.to_string() })?;
+    let dockerfile = templates.render(&InstanceVars {
+        instance_id: inst.instance_id.clone(),
+        env_image: env_tag.to_string(),
+        cutoff: resolution_date(cutoff),
+    })?;
     let history = match history {
         History::Full => "full",
         History::Shallow => "shallow",
@@ -84,7 +91,7 @@ pub(super) async fn build_instances(
     };
     let mut jobs = Vec::with_capacity(instances.len());
     for inst in instances {
-        let plan = plan(&cx.opts.templates, &inst, &env.spec, &env.tag, cx.opts.history)?;
+        let plan = plan(&cx.opts.templates, &inst, &env.spec, &env.tag, &v.cutoff, cx.opts.history)?;
         let prev = reusable.remove(&plan.tag);
         jobs.push((inst, plan, prev));
     }

@@ -136,6 +136,23 @@ impl BuildSummary {
 /// Tags and labels all start with this.
 pub const LABEL_PREFIX: &str = "swegym";
 
+/// How long after the environment commit's date dependencies may have been uploaded. A release
+/// commit's own extras often pin a sibling package of the same version (dask's
+/// `distributed==<version>`), uploaded minutes after the commit: a cut-off at the commit itself
+/// excludes it and resolution fails. One day is fixed, so a rebuild resolves the same way.
+pub const CUTOFF_GRACE_HOURS: i64 = 24;
+
+/// The date installs resolve as of: the cut-off plus [`CUTOFF_GRACE_HOURS`], in the stored form
+/// (`YYYY-MM-DDTHH:MM:SSZ`). A cut-off that is not such a time is used as it is.
+pub fn resolution_date(cutoff: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(cutoff) {
+        Ok(t) => (t.with_timezone(&chrono::Utc) + chrono::Duration::hours(CUTOFF_GRACE_HOURS))
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string(),
+        Err(_) => cutoff.to_string(),
+    }
+}
+
 /// What every tier's build needs, for one run.
 struct Ctx<'a> {
     engine: Engine,
@@ -299,6 +316,13 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn installs_resolve_a_day_after_the_cut_off() {
+        assert_eq!(resolution_date("2021-02-05T16:41:10Z"), "2021-02-06T16:41:10Z");
+        assert_eq!(resolution_date("2024-02-29T23:30:00Z"), "2024-03-01T23:30:00Z");
+        assert_eq!(resolution_date("not a date"), "not a date");
+    }
+
     const RECIPE: &str = r#"
 repo = "acme/calc"
 [version]
@@ -373,7 +397,7 @@ test_cmd = "pytest -rA"
             hints_text: String::new(),
             created_at: String::new(),
         };
-        let instance = instance::plan(&templates, &inst, spec, &env.tag, i.history).unwrap();
+        let instance = instance::plan(&templates, &inst, spec, &env.tag, &i.cutoff, i.history).unwrap();
         [base.image.tag, env.tag, instance.tag]
     }
 

@@ -56,6 +56,8 @@ pub struct InstanceVars {
     pub instance_id: String,
     /// The environment image's tag.
     pub env_image: String,
+    /// The environment's resolution date: the instance's reinstall is bounded by it too.
+    pub cutoff: String,
 }
 
 impl TemplateVars for InstanceVars {
@@ -213,13 +215,15 @@ mod tests {
             .render(&InstanceVars {
                 instance_id: "acme__calc-1".into(),
                 env_image: "swegym/env.acme__calc:1.0-x".into(),
+                cutoff: "2024-02-02T00:00:00Z".into(),
             })
             .unwrap();
         assert_eq!(
             d,
             "# Instance image: acme__calc-1, the repository at base_commit on its environment.\n\
              FROM swegym/env.acme__calc:1.0-x\nRUN rm -rf /testbed\nCOPY testbed /testbed\n\
-             COPY swegym /opt/swegym/instance\nWORKDIR /testbed\nRUN sh -ex /opt/swegym/instance/install.sh\n"
+             COPY swegym /opt/swegym/instance\nWORKDIR /testbed\n\
+             RUN UV_EXCLUDE_NEWER=2024-02-02T00:00:00Z sh -ex /opt/swegym/instance/install.sh\n"
         );
     }
 
@@ -238,7 +242,7 @@ mod tests {
         std::fs::write(dir.path().join("instance.Dockerfile"), "{# mine #}\nFROM {{ env_image }}\n").unwrap();
         std::fs::write(dir.path().join("pip"), "#!/bin/sh\n").unwrap();
         let t = Templates::load(Some(dir.path())).unwrap();
-        let vars = InstanceVars { instance_id: "x".into(), env_image: "e".into() };
+        let vars = InstanceVars { instance_id: "x".into(), env_image: "e".into(), cutoff: "c".into() };
         assert_eq!(t.render(&vars).unwrap(), "FROM e\n");
         assert_eq!(t.pip, "#!/bin/sh\n");
         assert!(t.render(&env_vars()).unwrap().contains("UV_EXCLUDE_NEWER"));
