@@ -81,6 +81,7 @@ impl Mirrors {
                 })
                 .clone(&url, &tmp)
                 .map_err(|source| GitError::Clone { url: url.clone(), path: path.clone(), source })?;
+            mark_cut_history(&cloned).map_err(|source| GitError::Git { path: path.clone(), source })?;
             drop(cloned);
             std::fs::rename(&tmp, &path).map_err(|source| GitError::Io { path: path.clone(), source })?;
             Repository::open_bare(&path).map_err(|source| GitError::Git { path: path.clone(), source })?
@@ -370,6 +371,38 @@ impl Mirror {
         }
         Ok(NearestTag { tag: None, incomplete })
     }
+}
+
+/// A clone of a shallow source (a CI cache, a `--shallow-since` copy) holds commits whose parents
+/// it lacks, but libgit2 does not mark it shallow: git then calls the copy corrupt, and nothing
+/// says where its history ends. Record those commits in its `shallow` file, as git would.
+fn mark_cut_history(repo: &Repository) -> Result<(), git2::Error> {
+    let mut stack: Vec<Oid> = Vec::new();
+    for r in repo.references()? {
+        if let Ok(c) = r?.peel_to_commit() {
+            stack.push(c.id());
+        }
+    }
+    let mut seen: HashSet<Oid> = HashSet::new();
+    let mut cut: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    while let Some(id) = stack.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        let Ok(commit) = repo.find_commit(id) else { continue };
+        for p in recorded_parents(&commit) {
+            if repo.find_commit(p).is_ok() {
+                stack.push(p);
+            } else {
+                cut.insert(id.to_string());
+            }
+        }
+    }
+    if !cut.is_empty() {
+        let text: String = cut.iter().map(|id| format!("{id}\n")).collect();
+        std::fs::write(repo.path().join("shallow"), text).map_err(|e| git2::Error::from_str(&e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// The parents a commit object records. Not `Commit::parent_ids`: once libgit2 has read a shallow
@@ -663,6 +696,21 @@ mod shallow_tests {
         assert_eq!(m.shallow_boundary().unwrap(), HashSet::from([oid(&shas[3])]), "libgit2 deleted it; restored");
         let walk = m.nearest_tags_all(&m.tags_by_commit().unwrap(), &|_| true).expect("still walkable");
         assert!(walk.get(oid(&shas[5])).is_some());
+    }
+
+    #[test]
+    fn a_clone_of_a_shallow_source_is_marked_shallow_where_its_history_ends() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (m, shas) = shallow_mirror(tmp.path(), "3");
+        // That shallow copy becomes the source of a new workspace's mirror.
+        let src = tmp.path().join("src");
+        std::fs::create_dir_all(src.join("acme")).unwrap();
+        std::fs::rename(m.path(), src.join("acme/widgets")).unwrap();
+        let ws = Mirrors::new(tmp.path().join("ws-mirrors"), format!("file://{}/{{repo}}", src.display()));
+        let clone = ws.open(&"acme/widgets".parse().unwrap()).unwrap();
+        assert_eq!(clone.shallow_boundary().unwrap(), HashSet::from([oid(&shas[3])]));
+        let err = clone.ensure_commit(&shas[0]).expect_err("below the boundary").to_string();
+        assert!(err.contains("is shallow: deepen it"), "{err}");
     }
 
     #[test]
