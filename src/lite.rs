@@ -43,7 +43,8 @@ pub const CRITERIA_VERSION: u32 = 1;
 const MAX_EVIDENCE_CHARS: usize = 120;
 
 /// One failed Lite criterion, with the evidence that made it fail.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, strum::IntoStaticStr, strum::VariantNames)]
+#[strum(serialize_all = "snake_case")]
 pub enum LiteRejection {
     /// Fewer than [`MIN_PROBLEM_WORDS`] words.
     ProblemTooShort { words: usize },
@@ -56,8 +57,10 @@ pub enum LiteRejection {
     /// The first embedded image (or image/video file name in prose) found.
     ProblemHasImage(String),
     /// The gold patch does not touch exactly one file.
+    #[strum(serialize = "patch_file_count")]
     PatchFiles { files: usize },
     /// The gold patch has no hunk or more than [`MAX_PATCH_HUNKS`].
+    #[strum(serialize = "patch_hunk_count")]
     PatchHunks { hunks: usize },
     /// The first file the gold patch adds, deletes, renames or copies.
     PatchAddsOrRemovesFile(String),
@@ -67,32 +70,11 @@ pub enum LiteRejection {
 
 impl LiteRejection {
     /// Every reason code, in criterion order.
-    pub const CODES: [&'static str; 9] = [
-        "problem_too_short",
-        "problem_has_url",
-        "problem_has_issue_reference",
-        "problem_has_commit_sha",
-        "problem_has_image",
-        "patch_file_count",
-        "patch_hunk_count",
-        "patch_adds_or_removes_file",
-        "test_checks_error_message",
-    ];
+    pub const CODES: &'static [&'static str] = <Self as strum::VariantNames>::VARIANTS;
 
     /// Stable snake_case reason code (one of [`LiteRejection::CODES`]).
     pub fn code(&self) -> &'static str {
-        let i = match self {
-            LiteRejection::ProblemTooShort { .. } => 0,
-            LiteRejection::ProblemHasUrl(_) => 1,
-            LiteRejection::ProblemHasIssueReference(_) => 2,
-            LiteRejection::ProblemHasCommitSha(_) => 3,
-            LiteRejection::ProblemHasImage(_) => 4,
-            LiteRejection::PatchFiles { .. } => 5,
-            LiteRejection::PatchHunks { .. } => 6,
-            LiteRejection::PatchAddsOrRemovesFile(_) => 7,
-            LiteRejection::TestChecksErrorMessage(_) => 8,
-        };
-        Self::CODES[i]
+        self.into()
     }
 }
 
