@@ -184,8 +184,6 @@ pub struct ValidateArgs {
     /// Validate again even instances whose image and settings have not changed.
     #[arg(long)]
     pub force: bool,
-    #[command(flatten)]
-    pub source: SourceArgs,
 }
 
 #[derive(Debug, Args)]

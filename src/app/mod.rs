@@ -92,7 +92,8 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
         }
         Command::Validate(a) => {
             let opts = options::validate_options(a.select.filter(), a.jobs, a.force, &a.limits);
-            let mut cx = open_for(&opts.filter, Access::ReadWrite, Some(&a.source))?;
+            // Images record the environment they were built with: no recipes or mirrors needed.
+            let mut cx = open_for(&opts.filter, Access::ReadWrite, None)?;
             report(g.json, &crate::validate::validate(&mut cx, &opts).await?)
         }
         Command::Refresh(a) => {
