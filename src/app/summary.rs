@@ -169,13 +169,18 @@ impl Display for PinSummary {
                 writeln!(f, "{}: error: {e}", r.repo)?;
             }
         }
+        // A first run on a real repository is dominated by the clone: seconds per instance then.
+        let rate = match self.instances_per_second {
+            r if r >= 1.0 => format!("{r:.0} instances/s"),
+            r if r > 0.0 => format!("{:.1} s per instance", 1.0 / r),
+            _ => "nothing to pin".to_string(),
+        };
         writeln!(
             f,
-            "{} pinned, {} without a version (each pin's reason: `report` for imported instances, else the pins table), {:.2}s ({:.1} instances/s){}",
+            "{} pinned, {} without a version (each pin's reason: `report` for imported instances, else the pins table), {:.2}s ({rate}){}",
             self.pinned,
             self.not_found,
             self.seconds,
-            self.instances_per_second,
             interrupted_note(self.interrupted)
         )
     }
@@ -575,6 +580,9 @@ mod tests {
         };
         insta::assert_snapshot!(s.to_string());
         assert_eq!(s.exit(), Exit::Interrupted);
+        // Two real instances behind a one-minute clone: not "0 instances/s".
+        let slow = PinSummary { instances_per_second: 2.0 / 67.6, ..s };
+        assert!(slow.to_string().contains("(33.8 s per instance)"), "{slow}");
     }
 
     #[test]
