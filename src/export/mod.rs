@@ -13,7 +13,6 @@ use duckdb::params;
 use serde::Serialize;
 
 use crate::context::Context;
-use crate::lite::{LiteInput, LiteVerdict};
 use crate::model::ExportRow;
 use crate::store::{now_ts, InstanceFilter, Store, StoreError};
 
@@ -101,9 +100,7 @@ pub fn export(cx: &mut Context, opts: &ExportOptions) -> Result<ExportSummary, E
     let store = &mut cx.store;
     // Mine and import store the Lite membership of what they write; a workspace made before
     // memberships were stored has none yet.
-    let verdicts: Vec<LiteVerdict> =
-        store.lite_pending(&InstanceFilter::all())?.into_iter().map(LiteInput::judge).collect();
-    store.write_lite(&verdicts)?;
+    store.update_lite(&InstanceFilter::all())?;
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ExportError::Io { path, source }

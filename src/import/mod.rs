@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::context::Context;
-use crate::lite::{LiteInput, LiteVerdict};
 use crate::model::{RawInstance, RepoName};
 use crate::store::{InstanceFilter, PublishedValues, Store, StoreError};
 
@@ -184,9 +183,7 @@ pub fn import(cx: &mut Context, opts: &ImportOptions) -> Result<ImportSummary, I
     let total = converted.len() as u64;
     let kept_mined = store.write_imported(&converted)?;
     // The Lite membership of what was imported, computed once for status, the lite split and the card.
-    let verdicts: Vec<LiteVerdict> =
-        store.lite_pending(&InstanceFilter::all())?.into_iter().map(LiteInput::judge).collect();
-    store.write_lite(&verdicts)?;
+    store.update_lite(&InstanceFilter::all())?;
     Ok(ImportSummary { path: path.to_path_buf(), rows: total, imported: total - kept_mined, kept_mined })
 }
 

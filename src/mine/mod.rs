@@ -22,7 +22,6 @@ use crate::cancel::Cancel;
 use crate::context::Context;
 use crate::github::models::{IssueComment, IssueDetail, PullCommit, PullSummary};
 use crate::github::{GitHub, GitHubError, Page, RequestKind};
-use crate::lite::{LiteInput, LiteVerdict};
 use crate::model::{RawInstance, RepoName};
 use crate::progress::Progress;
 use crate::store::{
@@ -210,8 +209,7 @@ pub async fn mine(cx: &mut Context, gh: Arc<GitHub>, opts: &MineOptions) -> Resu
         )?;
         // The Lite membership of what was mined, computed once for status, the lite split and the card.
         let filter = InstanceFilter { repos: vec![repo.clone()], instances: Vec::new() };
-        let verdicts: Vec<LiteVerdict> = store.lite_pending(&filter)?.into_iter().map(LiteInput::judge).collect();
-        store.write_lite(&verdicts)?;
+        store.update_lite(&filter)?;
         summary.repos.push(repo_summary);
     }
     let counts = gh.counts();

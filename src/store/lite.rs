@@ -54,6 +54,15 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(self.db_err())
     }
 
+    /// Computes and stores the membership of every selected instance that lacks an up-to-date one;
+    /// returns how many were computed. Called by the stages that write instances (mine, import)
+    /// and by export, for workspaces older than the table.
+    pub fn update_lite(&mut self, filter: &InstanceFilter) -> Result<usize, StoreError> {
+        let verdicts: Vec<LiteVerdict> = self.lite_pending(filter)?.into_iter().map(LiteInput::judge).collect();
+        self.write_lite(&verdicts)?;
+        Ok(verdicts.len())
+    }
+
     /// Stores memberships in one transaction, and drops those of instances that are gone.
     pub fn write_lite(&mut self, verdicts: &[LiteVerdict]) -> Result<(), StoreError> {
         let db = db_error(&self.path);
