@@ -3,7 +3,7 @@
 //! commit from blobs, without a checkout. A lock file per mirror makes clone and fetch safe when
 //! several jobs (or processes) want the same repository at once.
 
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
@@ -241,49 +241,27 @@ impl Mirror {
         if before.is_empty() {
             return Ok(());
         }
-        let still: std::collections::BTreeSet<String> = before
+        let still: BTreeSet<Oid> = before
             .iter()
+            .copied()
             .filter(|id| {
                 self.git
-                    .find_commit(**id)
+                    .find_commit(*id)
                     .is_ok_and(|c| recorded_parents(&c).iter().any(|p| self.git.find_commit(*p).is_err()))
             })
-            .map(Oid::to_string)
             .collect();
         if self.shallow_boundary()?.len() == still.len() {
             return Ok(());
         }
-        let file = self.git.path().join("shallow");
-        let text: String = still.iter().map(|id| format!("{id}\n")).collect();
-        let written = if text.is_empty() { std::fs::remove_file(&file) } else { std::fs::write(&file, text) };
-        written.map_err(|source| GitError::Io { path: file, source })
-    }
-
-    /// The parents of `commit` this mirror holds, and whether some are missing: a shallow
-    /// boundary commit, or a parent object absent from a partial copy. libgit2's own revision
-    /// walk fails there with "object not found", so the walks below follow parents themselves.
-    fn held_parents(&self, commit: &git2::Commit<'_>, boundary: &HashSet<Oid>) -> (Vec<Oid>, bool) {
-        let recorded = recorded_parents(commit);
-        if boundary.contains(&commit.id()) {
-            return (Vec::new(), !recorded.is_empty());
-        }
-        let mut cut = false;
-        let parents = recorded
-            .into_iter()
-            .filter(|p| {
-                let held = self.git.find_commit(*p).is_ok();
-                cut |= !held;
-                held
-            })
-            .collect();
-        (parents, cut)
+        write_shallow(&self.git, &still)
+            .map_err(|source| GitError::Io { path: self.git.path().join("shallow"), source })
     }
 
     /// For every commit reachable from a branch or tag: the nearest tag `accept` takes among it and
     /// its ancestors, and the distance — one pass over the history in topological order (parents
     /// first), so pinning thousands of instances costs one walk, not one walk each. Where the
     /// history is cut (a shallow mirror), the walk stops there and says which answers may be
-    /// incomplete (`TagWalk::may_be_incomplete`).
+    /// incomplete ([`TagWalk::get`]).
     pub fn nearest_tags_all(
         &self,
         tags: &HashMap<Oid, Vec<String>>,
@@ -299,29 +277,11 @@ impl Mirror {
                 }
             }
         }
-        // Depth-first, emitting a commit after its parents: a topological order, parents first.
-        let mut parents_of: HashMap<Oid, (Vec<Oid>, bool)> = HashMap::new();
-        let mut order: Vec<Oid> = Vec::new();
-        let mut stack: Vec<(Oid, bool)> = starts.into_iter().rev().map(|o| (o, false)).collect();
-        while let Some((id, expanded)) = stack.pop() {
-            if expanded {
-                order.push(id);
-                continue;
-            }
-            if parents_of.contains_key(&id) {
-                continue;
-            }
-            let commit = self.git.find_commit(id).map_err(self.git_err())?;
-            let (parents, cut) = self.held_parents(&commit, &boundary);
-            stack.push((id, true));
-            stack.extend(parents.iter().filter(|p| !parents_of.contains_key(p)).map(|p| (*p, false)));
-            parents_of.insert(id, (parents, cut));
-        }
-        let mut walk = TagWalk { walked: parents_of.keys().copied().collect(), ..TagWalk::default() };
-        for id in order {
-            let Some((parents, cut)) = parents_of.get(&id) else { continue };
+        let history = held_history(&self.git, starts, &boundary).map_err(self.git_err())?;
+        let mut walk = TagWalk { walked: history.iter().map(|(id, ..)| *id).collect(), ..TagWalk::default() };
+        for (id, parents, cut) in history {
             let to_cut =
-                if *cut { Some(0) } else { parents.iter().filter_map(|p| walk.to_cut.get(p)).min().map(|d| d + 1) };
+                if cut { Some(0) } else { parents.iter().filter_map(|p| walk.to_cut.get(p)).min().map(|d| d + 1) };
             if let Some(d) = to_cut {
                 walk.to_cut.insert(id, d);
             }
@@ -360,7 +320,7 @@ impl Mirror {
                 return Ok(NearestTag { tag: Some((t.clone(), distance)), incomplete });
             }
             let commit = self.git.find_commit(id).map_err(self.git_err())?;
-            let (parents, cut) = self.held_parents(&commit, &boundary);
+            let (parents, cut) = held_parents(&self.git, &commit, &boundary);
             incomplete |= cut;
             for p in parents {
                 if seen.insert(p) {
@@ -377,32 +337,83 @@ impl Mirror {
 /// it lacks, but libgit2 does not mark it shallow: git then calls the copy corrupt, and nothing
 /// says where its history ends. Record those commits in its `shallow` file, as git would.
 fn mark_cut_history(repo: &Repository) -> Result<(), git2::Error> {
-    let mut stack: Vec<Oid> = Vec::new();
+    let mut starts: Vec<Oid> = Vec::new();
     for r in repo.references()? {
         if let Ok(c) = r?.peel_to_commit() {
-            stack.push(c.id());
+            starts.push(c.id());
         }
     }
-    let mut seen: HashSet<Oid> = HashSet::new();
-    let mut cut: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
-    while let Some(id) = stack.pop() {
-        if !seen.insert(id) {
+    let cut: BTreeSet<Oid> = held_history(repo, starts, &HashSet::new())?
+        .into_iter()
+        .filter(|(_, _, cut)| *cut)
+        .map(|(id, ..)| id)
+        .collect();
+    if cut.is_empty() {
+        return Ok(());
+    }
+    write_shallow(repo, &cut).map_err(|e| git2::Error::from_str(&e.to_string()))
+}
+
+/// Writes `repo`'s `shallow` file (git's list of commits whose history ends there), or removes
+/// it when there are none.
+fn write_shallow(repo: &Repository, commits: &BTreeSet<Oid>) -> std::io::Result<()> {
+    let file = repo.path().join("shallow");
+    if commits.is_empty() {
+        return match std::fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        };
+    }
+    std::fs::write(file, commits.iter().map(|id| format!("{id}\n")).collect::<String>())
+}
+
+/// The parents of `commit` that `repo` holds, and whether its history is cut there: a shallow
+/// boundary commit, or a parent object absent from a partial copy. libgit2's own revision walk
+/// fails there with "object not found", so the walks here follow parents themselves.
+fn held_parents(repo: &Repository, commit: &git2::Commit<'_>, boundary: &HashSet<Oid>) -> (Vec<Oid>, bool) {
+    let recorded = recorded_parents(commit);
+    if boundary.contains(&commit.id()) {
+        return (Vec::new(), !recorded.is_empty());
+    }
+    let mut cut = false;
+    let parents = recorded
+        .into_iter()
+        .filter(|p| {
+            let held = repo.find_commit(*p).is_ok();
+            cut |= !held;
+            held
+        })
+        .collect();
+    (parents, cut)
+}
+
+/// Every commit `repo` holds from `starts`, parents first (depth-first, a commit emitted after its
+/// parents): each with the parents it holds and whether its history is cut there.
+fn held_history(
+    repo: &Repository,
+    starts: Vec<Oid>,
+    boundary: &HashSet<Oid>,
+) -> Result<Vec<(Oid, Vec<Oid>, bool)>, git2::Error> {
+    let mut parents_of: HashMap<Oid, (Vec<Oid>, bool)> = HashMap::new();
+    let mut order: Vec<(Oid, Vec<Oid>, bool)> = Vec::new();
+    let mut stack: Vec<(Oid, bool)> = starts.into_iter().rev().map(|o| (o, false)).collect();
+    while let Some((id, expanded)) = stack.pop() {
+        if expanded {
+            if let Some((parents, cut)) = parents_of.get(&id) {
+                order.push((id, parents.clone(), *cut));
+            }
             continue;
         }
-        let Ok(commit) = repo.find_commit(id) else { continue };
-        for p in recorded_parents(&commit) {
-            if repo.find_commit(p).is_ok() {
-                stack.push(p);
-            } else {
-                cut.insert(id.to_string());
-            }
+        if parents_of.contains_key(&id) {
+            continue;
         }
+        let commit = repo.find_commit(id)?;
+        let (parents, cut) = held_parents(repo, &commit, boundary);
+        stack.push((id, true));
+        stack.extend(parents.iter().filter(|p| !parents_of.contains_key(p)).map(|p| (*p, false)));
+        parents_of.insert(id, (parents, cut));
     }
-    if !cut.is_empty() {
-        let text: String = cut.iter().map(|id| format!("{id}\n")).collect();
-        std::fs::write(repo.path().join("shallow"), text).map_err(|e| git2::Error::from_str(&e.to_string()))?;
-    }
-    Ok(())
+    Ok(order)
 }
 
 /// The parents a commit object records. Not `Commit::parent_ids`: once libgit2 has read a shallow
