@@ -3,7 +3,10 @@
    (`registry_image`), or a root filesystem made from Debian's packages (`FROM scratch` + ADD).
    The CA bundle given with --ca-cert (default: SSL_CERT_FILE) is trusted by apt, pip and uv, so
    builds work behind TLS-intercepting proxies.
-   Variables: python (X.Y), registry_image (an image name, or none). #}
+   With `--base uv` the root filesystem's Python only runs uv, which installs the exact Python
+   (python-build-standalone, from `python_mirror` when given) that the venv is then made from.
+   Variables: python (X.Y), registry_image (an image name, or none), uv_python (X.Y, or none),
+   python_mirror (a URL, or none). #}
 {% if registry_image %}
 FROM {{ registry_image }}
 {% else %}
@@ -28,7 +31,14 @@ ENV DEBIAN_FRONTEND=noninteractive \
     PATH=/opt/swegym/bin:/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 {# The slim images lack git and patch; a debootstrap root filesystem was made with them. #}
 RUN {% if registry_image %}apt-get update -qq && apt-get install -y -qq --no-install-recommends git patch ca-certificates >/dev/null && rm -rf /var/lib/apt/lists/* && {% endif %}update-ca-certificates >/dev/null \
+{% if uv_python %}
+ && python3 -m venv /opt/uv && /opt/uv/bin/python -m pip install -q uv \
+ && {% if python_mirror %}UV_PYTHON_INSTALL_MIRROR={{ python_mirror | sh_quote }} {% endif %}UV_PYTHON_INSTALL_DIR=/opt/python /opt/uv/bin/uv python install {{ uv_python | sh_quote }} \
+ && UV_PYTHON_INSTALL_DIR=/opt/python /opt/uv/bin/uv venv --seed --python-preference only-managed --python {{ uv_python | sh_quote }} /opt/venv \
+ && rm -rf /opt/uv /root/.cache \
+{% else %}
  && python3 -m venv /opt/venv \
+{% endif %}
  && /opt/venv/bin/python -m pip install -q --upgrade pip uv \
  && git config --system user.email swegym@localhost && git config --system user.name swegym \
  && git config --system --add safe.directory '*'

@@ -259,11 +259,15 @@ pub struct ImageArgs {
     /// Debian mirror for locally built base images.
     #[arg(long, default_value = "http://deb.debian.org/debian", value_name = "URL")]
     pub debian_mirror: String,
+    /// With `--base uv`: a mirror of python-build-standalone's releases for `uv python install`
+    /// (air-gapped machines). No credentials in the URL: it is recorded in the image's history.
+    #[arg(long, env = "UV_PYTHON_INSTALL_MIRROR", value_name = "URL")]
+    pub python_mirror: Option<String>,
     /// Git history kept in instance images: `full` (every commit up to base_commit) or `shallow`.
     #[arg(long, value_enum, default_value = "full")]
     pub history: HistoryArg,
     /// Directory with Dockerfile templates overriding the built-in ones (base.Dockerfile,
-    /// env.Dockerfile, instance.Dockerfile, pip).
+    /// env.Dockerfile, instance.sh, pip).
     #[arg(long, value_name = "DIR")]
     pub dockerfiles: Option<PathBuf>,
     /// Time limit for each image's check container, in seconds.

@@ -37,11 +37,19 @@ pub struct InstanceReport {
     /// `not validated`.
     pub status: String,
     /// Why it is not curated (the rejection reason and its detail, the pin's reason, the stage to
-    /// run next); `None` when curated.
+    /// run next) or why its lists may differ; `None` when curated and in agreement.
     pub reason: Option<String>,
+    /// The Python the pin asked for, and the one its image has (`None` until built).
+    pub python_wanted: Option<String>,
+    pub python_used: Option<String>,
 }
 
 impl InstanceReport {
+    /// The nearest Python stood in for the wanted one.
+    pub fn python_substituted(&self) -> bool {
+        matches!((&self.python_wanted, &self.python_used), (Some(w), Some(u)) if w != u)
+    }
+
     /// Whether anything differs from the published row, or the instance is not curated.
     pub fn disagrees(&self) -> bool {
         let differs = |l: &Option<ListAgreement>| l.as_ref().is_some_and(|a| !a.same);
@@ -114,7 +122,32 @@ fn compare(c: PublishedComparison) -> InstanceReport {
         )
     });
     let (fail_to_pass, pass_to_pass) = lists.map_or((None, None), |(f, p)| (Some(f), Some(p)));
-    InstanceReport { instance_id: c.instance_id, repo: c.repo, version, fail_to_pass, pass_to_pass, status, reason }
+    let mut r = InstanceReport {
+        instance_id: c.instance_id,
+        repo: c.repo,
+        version,
+        fail_to_pass,
+        pass_to_pass,
+        status,
+        reason,
+        python_wanted: c.python_wanted,
+        python_used: c.python_used,
+    };
+    // A substituted interpreter is named wherever the outcome differs from the published one.
+    let outcome_differs = r.status == "rejected"
+        || [&r.fail_to_pass, &r.pass_to_pass].iter().any(|l| l.as_ref().is_some_and(|a| !a.same));
+    if outcome_differs && r.python_substituted() {
+        let note = format!(
+            "Python {} stood in for {} (the nearest the base had; `build --base registry` or `--base uv` gets the exact one)",
+            r.python_used.as_deref().unwrap_or("?"),
+            r.python_wanted.as_deref().unwrap_or("?"),
+        );
+        r.reason = Some(match r.reason.take() {
+            Some(why) => format!("{why}; {note}"),
+            None => note,
+        });
+    }
+    r
 }
 
 #[cfg(test)]
@@ -171,6 +204,27 @@ mod tests {
             (vec!["tests/test_ssm.py::test_c".into()], vec!["tests/test_ssm.py::test_d".into()])
         );
         assert_eq!(r.reason.as_deref(), Some("environment_broken: ImportError: cannot import name 'mock_ssm'"));
+    }
+
+    #[test]
+    fn a_substituted_python_is_named_where_the_lists_differ() {
+        let mut c = row();
+        c.python_wanted = Some("3.8".into());
+        c.python_used = Some("3.9".into());
+        c.validation = Some(ValidationOutcome {
+            status: "curated".into(),
+            fail_to_pass: c.published_fail_to_pass.clone(),
+            pass_to_pass: vec!["tests/test_ssm.py::test_b".into()],
+            ..ValidationOutcome::default()
+        });
+        let r = compare(c.clone());
+        assert!(r.python_substituted());
+        assert!(r.reason.as_deref().is_some_and(|w| w.starts_with("Python 3.9 stood in for 3.8")), "{r:?}");
+        // In agreement: the substitution is shown in the columns, not given as a cause.
+        if let Some(v) = c.validation.as_mut() {
+            v.pass_to_pass = c.published_pass_to_pass.clone();
+        }
+        assert_eq!(compare(c).reason, None);
     }
 
     #[test]

@@ -52,6 +52,13 @@ pub(super) fn image_options(
         base: image.base,
         ca_cert: image.ca_cert.clone(),
         debian_mirror: image.debian_mirror.clone(),
+        python_mirror: match &image.python_mirror {
+            Some(url) => {
+                crate::image::base::check_python_mirror(url).map_err(Error::Usage)?;
+                Some(url.clone())
+            }
+            None => None,
+        },
         history: match image.history {
             HistoryArg::Full => History::Full,
             HistoryArg::Shallow => History::Shallow,

@@ -8,7 +8,7 @@ use comfy_table::{presets, CellAlignment, Table};
 
 use crate::error::Exit;
 use crate::export::ExportSummary;
-use crate::image::BuildSummary;
+use crate::image::{BuildSummary, ImageState};
 use crate::import::ImportSummary;
 use crate::mine::MineSummary;
 use crate::model::ListAgreement;
@@ -192,8 +192,21 @@ impl Outcome for BuildSummary {
     }
 }
 
+/// The median and 90th percentile of `values` (nearest rank), `None` when empty.
+fn median_p90(mut values: Vec<f64>) -> Option<(f64, f64)> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = |q: f64| values[((q * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1];
+    Some((rank(0.5), rank(0.9)))
+}
+
 impl Display for BuildSummary {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        if !self.images.is_empty() {
+            writeln!(f, "{:<8} {:<7} {:>10} {:>8}  image", "tier", "state", "adds", "time")?;
+        }
         for i in &self.images {
             let size = i.size_bytes.map(|b| format!("{:.1} MB", b as f64 / 1e6)).unwrap_or_else(|| "-".into());
             let (tier, state): (&str, &str) = (i.tier.as_ref(), i.state.as_ref());
@@ -201,6 +214,18 @@ impl Display for BuildSummary {
             for line in i.error.iter().flat_map(|e| e.lines()) {
                 writeln!(f, "    {line}")?;
             }
+        }
+        let built_instances = || {
+            self.images.iter().filter(|i| i.tier == crate::store::ImageTier::Instance && i.state == ImageState::Built)
+        };
+        let sizes = median_p90(built_instances().filter_map(|i| i.size_bytes).map(|b| b as f64 / 1e6).collect());
+        let times = median_p90(built_instances().map(|i| i.seconds).collect());
+        if let (Some((size, size90)), Some((time, time90))) = (sizes, times) {
+            writeln!(
+                f,
+                "instance images built: {} — layer size median {size:.1} MB (p90 {size90:.1}), build time median {time:.1}s (p90 {time90:.1}s), checks included",
+                built_instances().count()
+            )?;
         }
         let unpinned = if self.unpinned > 0 {
             format!(", {} without a version (run `pin`)", self.unpinned)
@@ -381,11 +406,24 @@ impl Display for Report {
                     (p, o) => format!("{} → {}", p.as_deref().unwrap_or("-"), o.as_deref().unwrap_or("none")),
                 };
                 let (f2p, p2p) = (list_cell(r.fail_to_pass.as_ref()), list_cell(r.pass_to_pass.as_ref()));
-                vec![r.instance_id.clone(), version, f2p, p2p, r.status.clone()]
+                let python = match (&r.python_wanted, &r.python_used) {
+                    (Some(w), Some(u)) if w != u => format!("{w} → {u}"),
+                    (_, Some(u)) => u.clone(),
+                    (Some(w), None) => w.clone(),
+                    (None, None) => "-".into(),
+                };
+                vec![r.instance_id.clone(), version, python, f2p, p2p, r.status.clone()]
             })
             .collect();
         if !self.instances.is_empty() {
-            let header = ["instance", "version (published → ours)", "FAIL_TO_PASS", "PASS_TO_PASS", "status"];
+            let header = [
+                "instance",
+                "version (published → ours)",
+                "Python (wanted → used)",
+                "FAIL_TO_PASS",
+                "PASS_TO_PASS",
+                "status",
+            ];
             writeln!(f, "{}", table(&header, rows))?;
         }
         for r in self.instances.iter().filter(|r| r.disagrees()) {
@@ -602,6 +640,13 @@ mod tests {
     }
 
     #[test]
+    fn median_and_p90_by_nearest_rank() {
+        assert_eq!(median_p90(vec![]), None);
+        assert_eq!(median_p90(vec![3.0]), Some((3.0, 3.0)));
+        assert_eq!(median_p90((1..=10).rev().map(f64::from).collect()), Some((5.0, 9.0)));
+    }
+
+    #[test]
     fn report_table_and_notes() {
         use crate::report::{InstanceReport, VersionAgreement};
         let agree = |same: bool, missing: &[&str], extra: &[&str]| ListAgreement {
@@ -619,6 +664,8 @@ mod tests {
                     pass_to_pass: Some(agree(false, &["tests/test_a.py::test_x"], &[])),
                     status: "curated".into(),
                     reason: None,
+                    python_wanted: Some("3.12".into()),
+                    python_used: Some("3.11".into()),
                 },
                 InstanceReport {
                     instance_id: "conan-io__conan-10686".into(),
@@ -628,6 +675,8 @@ mod tests {
                     pass_to_pass: None,
                     status: "no version".into(),
                     reason: Some("shallow history: no tag is reachable from the commit".into()),
+                    python_wanted: None,
+                    python_used: None,
                 },
             ],
             compared: 2,
@@ -665,8 +714,9 @@ mod tests {
                     ImageState::Failed,
                     Some("check collect failed\nE   ImportError"),
                 ),
+                image(ImageTier::Instance, "swegym/eval.acme__shop-8:ef56", ImageState::Built, None),
             ],
-            built: 0,
+            built: 1,
             reused: 1,
             failed: 1,
             unpinned: 2,

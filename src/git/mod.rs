@@ -12,6 +12,9 @@ use git2::{FetchOptions, Oid, Repository};
 
 use crate::model::RepoName;
 
+mod delta;
+pub use delta::{DeltaContent, DeltaFile, TreeDelta};
+
 const HEADS: &str = "+refs/heads/*:refs/heads/*";
 const TAGS: &str = "+refs/tags/*:refs/tags/*";
 
@@ -481,37 +484,8 @@ impl Mirror {
     pub fn snapshot(&self, sha: &str, dest: &Path, history: History) -> Result<(), GitError> {
         let oid = self.ensure_commit(sha)?;
         let derr = |source| GitError::Git { path: dest.to_path_buf(), source };
-        let mut pb = self.git.packbuilder().map_err(self.git_err())?;
-        match history {
-            History::Full => {
-                let mut walk = self.git.revwalk().map_err(self.git_err())?;
-                walk.push(oid).map_err(self.git_err())?;
-                pb.insert_walk(&mut walk).map_err(self.git_err())?;
-            }
-            History::Shallow => pb.insert_commit(oid).map_err(self.git_err())?,
-        }
         let repo = Repository::init(dest).map_err(derr)?;
-        {
-            let odb = repo.odb().map_err(derr)?;
-            let mut writer = odb.packwriter().map_err(derr)?;
-            let mut failed = None;
-            pb.foreach(|chunk| match std::io::Write::write_all(&mut writer, chunk) {
-                Ok(()) => true,
-                Err(e) => {
-                    failed = Some(e);
-                    false
-                }
-            })
-            .map_err(self.git_err())?;
-            if let Some(source) = failed {
-                return Err(GitError::Io { path: dest.to_path_buf(), source });
-            }
-            writer.commit().map_err(derr)?;
-        }
-        if history == History::Shallow {
-            std::fs::write(dest.join(".git/shallow"), format!("{oid}\n"))
-                .map_err(|source| GitError::Io { path: dest.to_path_buf(), source })?;
-        }
+        self.write_pack(oid, &repo, dest, history)?;
         repo.set_head_detached(oid).map_err(derr)?;
         repo.checkout_head(Some(git2::build::CheckoutBuilder::new().force())).map_err(derr)?;
         // `git init` leaves sample hooks and a default branch name behind; none of it is needed.

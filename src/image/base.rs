@@ -27,6 +27,43 @@ pub enum BaseSource {
     Debootstrap,
     /// Always `python:X.Y-slim` (needs a registry or the image already loaded).
     Registry,
+    /// The exact Python, installed by `uv python install` on a Debian root filesystem made with
+    /// debootstrap (needs python-build-standalone's downloads, or a mirror of them:
+    /// `--python-mirror`, env `UV_PYTHON_INSTALL_MIRROR`).
+    Uv,
+}
+
+/// How one base image is made (`--base auto` resolved).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BaseKind {
+    /// `python:X.Y-slim`.
+    Registry,
+    /// Debian's own Python (the nearest release's).
+    Debootstrap,
+    /// Debian root filesystem + the exact Python from uv, from `mirror` when one is given.
+    Uv { mirror: Option<String> },
+}
+
+/// Rejects a Python download mirror that carries credentials: the URL is part of the base image's
+/// build instructions (visible in `docker history`), so a secret in it would end up in a layer.
+pub fn check_python_mirror(url: &str) -> Result<(), String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(format!(
+            "--python-mirror {url:?} is not a URL (e.g. https://mirror.example/python-build-standalone)"
+        ));
+    };
+    if !matches!(scheme, "http" | "https" | "file") {
+        return Err(format!("--python-mirror {url:?}: only http, https and file URLs are supported"));
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(
+            "--python-mirror must not carry credentials (they would be recorded in the base image's history): \
+             give the mirror without `user:password@` and let it allow this machine instead"
+                .to_string(),
+        );
+    }
+    Ok(())
 }
 
 /// A Debian release and the Python it ships.
@@ -159,19 +196,38 @@ pub struct BasePlan {
 pub fn plan(
     templates: &Templates,
     wanted: PythonVersion,
-    from_registry: bool,
+    kind: &BaseKind,
     ca: &[u8],
 ) -> Result<BasePlan, TemplateError> {
-    let (vars, source, suite) = if from_registry {
-        let image = format!("python:{wanted}-slim");
-        let source = format!("registry:{image}");
-        (BaseVars { python: wanted.to_string(), registry_image: Some(image) }, source, None)
-    } else {
-        let suite = suite_for(wanted);
-        let source = format!("debootstrap:{}", suite.name);
-        (BaseVars { python: suite.python.to_string(), registry_image: None }, source, Some(suite))
+    let (vars, source, suite, python) = match kind {
+        BaseKind::Registry => {
+            let image = format!("python:{wanted}-slim");
+            let source = format!("registry:{image}");
+            (
+                BaseVars { python: wanted.to_string(), registry_image: Some(image), ..BaseVars::default() },
+                source,
+                None,
+                wanted,
+            )
+        }
+        BaseKind::Debootstrap => {
+            let suite = suite_for(wanted);
+            let source = format!("debootstrap:{}", suite.name);
+            (BaseVars { python: suite.python.to_string(), ..BaseVars::default() }, source, Some(suite), suite.python)
+        }
+        BaseKind::Uv { mirror } => {
+            // Any suite will do: its Python only runs uv. Bookworm's is the middle one.
+            let suite = suite_for(PythonVersion(3, 11));
+            let source = format!("uv:{}", suite.name);
+            let vars = BaseVars {
+                python: wanted.to_string(),
+                uv_python: Some(wanted.to_string()),
+                python_mirror: mirror.clone(),
+                ..BaseVars::default()
+            };
+            (vars, source, Some(suite), wanted)
+        }
     };
-    let python = suite.map_or(wanted, |s| s.python);
     let dockerfile = templates.render(&vars)?;
     let inputs = format!("{dockerfile}\n{}\n{}\n{}", templates.pip, PACKAGES.join(","), short_hash(ca));
     let tag =
@@ -207,12 +263,14 @@ pub(super) async fn ensure_base(
 
 async fn make_base(cx: &mut Ctx<'_>, store: &mut Store, wanted: PythonVersion) -> Result<BaseImage, BuildError> {
     let t = Instant::now();
-    let from_registry = match cx.opts.base {
-        BaseSource::Registry => true,
-        BaseSource::Debootstrap => false,
-        BaseSource::Auto => cx.engine.image(&format!("python:{wanted}-slim")).await?.is_some(),
+    let kind = match cx.opts.base {
+        BaseSource::Registry => BaseKind::Registry,
+        BaseSource::Debootstrap => BaseKind::Debootstrap,
+        BaseSource::Uv => BaseKind::Uv { mirror: cx.opts.python_mirror.clone() },
+        BaseSource::Auto if cx.engine.image(&format!("python:{wanted}-slim")).await?.is_some() => BaseKind::Registry,
+        BaseSource::Auto => BaseKind::Debootstrap,
     };
-    let plan = plan(&cx.opts.templates, wanted, from_registry, &cx.ca)?;
+    let plan = plan(&cx.opts.templates, wanted, &kind, &cx.ca)?;
     let image = plan.image;
     let record = ImageRecord {
         python_wanted: Some(wanted.to_string()),
@@ -270,6 +328,30 @@ async fn make_base(cx: &mut Ctx<'_>, store: &mut Store, wanted: PythonVersion) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uv_bases_have_the_exact_python_and_their_own_tags() {
+        let t = Templates::load(None).unwrap();
+        let wanted = PythonVersion(3, 8);
+        let deb = plan(&t, wanted, &BaseKind::Debootstrap, b"ca").unwrap();
+        let uv = plan(&t, wanted, &BaseKind::Uv { mirror: None }, b"ca").unwrap();
+        let mirrored = plan(&t, wanted, &BaseKind::Uv { mirror: Some("https://m.example/pbs".into()) }, b"ca").unwrap();
+        assert_eq!(deb.image.python, PythonVersion(3, 9), "Debian has 3.9 for 3.8");
+        assert_eq!((uv.image.python, uv.image.source.as_str()), (wanted, "uv:bookworm"));
+        assert!(uv.image.tag.starts_with("swegym/base:py3.8-uv-bookworm-"), "{}", uv.image.tag);
+        assert_ne!(uv.image.tag, mirrored.image.tag);
+        assert_eq!(uv.suite.map(|s| s.name), Some("bookworm"), "a root filesystem to run uv in");
+    }
+
+    #[test]
+    fn python_mirrors_with_credentials_are_refused() {
+        assert!(check_python_mirror("https://mirror.example/pbs").is_ok());
+        assert!(check_python_mirror("file:///srv/pbs").is_ok());
+        let e = check_python_mirror("https://me:secret@mirror.example/pbs").unwrap_err();
+        assert!(e.contains("credentials") && !e.contains("secret"), "{e}");
+        assert!(check_python_mirror("mirror.example").unwrap_err().contains("not a URL"));
+        assert!(check_python_mirror("ftp://mirror.example").is_err());
+    }
 
     #[test]
     fn nearest_debian_python_prefers_the_older_on_a_tie() {

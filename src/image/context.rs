@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::git::History;
+use crate::git::{DeltaContent, History};
 use crate::model::RepoName;
 
 use super::Ctx;
@@ -61,6 +61,77 @@ pub(super) async fn make_context(
     })
     .await
     .map_err(|e| format!("context task failed: {e}"))?
+}
+
+/// Where the instance archive is unpacked in the container (`instance.sh` reads it from there).
+pub(super) const INSTANCE_DIR: &str = "opt/swegym/instance";
+
+/// The archive an instance image is made from, unpacked at `/` in a container of its environment:
+/// under [`INSTANCE_DIR`], `remove` (NUL-separated paths), `testbed/` (the files that differ
+/// between the environment commit and `base_commit`), `git/` (the repository at `base_commit`
+/// alone) and `install.sh`. Returns it with the bytes of files it writes into the checkout.
+pub(super) async fn instance_archive(
+    cx: &Ctx<'_>,
+    repo: &RepoName,
+    env_commit: &str,
+    base_commit: &str,
+    history: History,
+    install: String,
+) -> Result<(Vec<u8>, u64), String> {
+    let mirrors = cx.mirrors.clone();
+    let repo = repo.clone();
+    let (env_commit, base_commit) = (env_commit.to_string(), base_commit.to_string());
+    let work = cx.ws.root().join("tmp");
+    tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, u64), String> {
+        std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+        let tmp = tempfile::Builder::new()
+            .prefix("instance-")
+            .tempdir_in(&work)
+            .map_err(|e| format!("cannot create a temporary directory in {}: {e}", work.display()))?;
+        let mirror = mirrors.open(&repo).map_err(|e| e.to_string())?;
+        let delta = mirror.tree_delta(&env_commit, &base_commit).map_err(|e| e.to_string())?;
+        mirror.repository_only(&base_commit, tmp.path(), history).map_err(|e| e.to_string())?;
+        let mtime = mirror.commit_time(&base_commit).map(|t| t.timestamp().max(0) as u64).unwrap_or(0);
+        let err = |e: std::io::Error| format!("cannot pack the instance archive: {e}");
+        let mut b = tar::Builder::new(Vec::new());
+        b.follow_symlinks(false);
+        b.append_dir_all(format!("{INSTANCE_DIR}/git"), tmp.path().join(".git")).map_err(err)?;
+        let mut remove = Vec::new();
+        for p in &delta.remove {
+            remove.extend_from_slice(p.as_bytes());
+            remove.push(0);
+        }
+        append_file(&mut b, &format!("{INSTANCE_DIR}/remove"), &remove, 0o644, mtime).map_err(err)?;
+        append_file(&mut b, &format!("{INSTANCE_DIR}/install.sh"), install.as_bytes(), 0o755, mtime).map_err(err)?;
+        for f in &delta.write {
+            let path = format!("{INSTANCE_DIR}/testbed/{}", f.path);
+            match &f.content {
+                DeltaContent::File { bytes, executable } => {
+                    append_file(&mut b, &path, bytes, if *executable { 0o755 } else { 0o644 }, mtime).map_err(err)?;
+                }
+                DeltaContent::Symlink(target) => {
+                    let mut h = tar::Header::new_gnu();
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    h.set_size(0);
+                    h.set_mode(0o777);
+                    h.set_mtime(mtime);
+                    b.append_link(&mut h, &path, target).map_err(err)?;
+                }
+            }
+        }
+        Ok((b.into_inner().map_err(err)?, delta.bytes()))
+    })
+    .await
+    .map_err(|e| format!("instance archive task failed: {e}"))?
+}
+
+fn append_file(b: &mut tar::Builder<Vec<u8>>, path: &str, bytes: &[u8], mode: u32, mtime: u64) -> std::io::Result<()> {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(bytes.len() as u64);
+    h.set_mode(mode);
+    h.set_mtime(mtime);
+    h.set_cksum();
+    b.append_data(&mut h, path, bytes)
 }
 
 #[cfg(test)]

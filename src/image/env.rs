@@ -14,8 +14,8 @@ use super::base::{ensure_base, BaseImage};
 use super::context::{make_context, with_labels};
 use super::template::{EnvVars, TemplateError, Templates};
 use super::{
-    build_and_check, log_path, repo_component, resolution_date, script, BuildError, Ctx, ImageOutcome, ImageState,
-    LABEL_PREFIX,
+    build_and_check, log_path, repo_component, resolution_date, script, BuildError, Ctx, HowBuilt, ImageOutcome,
+    ImageState, LABEL_PREFIX,
 };
 
 /// An environment image instances can be built on.
@@ -27,6 +27,8 @@ pub struct EnvImage {
     pub recipe: Recipe,
     /// The recipe's `[[env]]` for this version.
     pub spec: EnvSpec,
+    /// The Python its base has (`X.Y`): the wanted one, or the nearest where it was substituted.
+    pub python_used: Option<String>,
 }
 
 /// An environment image before it is built.
@@ -133,7 +135,8 @@ pub(super) async fn build_env(
                     // Recorded before images kept their spec: keep it now, for `validate`.
                     store.write_image(&ImageRecord { env_spec: record.env_spec, ..prev.clone() })?;
                 }
-                let env = EnvImage { tag: plan.tag, size: img.size, recipe, spec };
+                let env =
+                    EnvImage { tag: plan.tag, size: img.size, recipe, spec, python_used: record.python_used.clone() };
                 return Ok((ImageOutcome::new(&prev, ImageState::Reused), Some(env)));
             }
         }
@@ -150,12 +153,13 @@ pub(super) async fn build_env(
         Err(e) => return fail(store, record, e),
     };
     cx.progress.println(&format!("building {} (log: {})", plan.tag, log.display()));
-    if let Err(e) = build_and_check(cx, &mut record, context, &log, &recipe.package, None, base_size).await? {
+    let how = HowBuilt::Dockerfile(context);
+    if let Err(e) = build_and_check(cx, &mut record, how, &log, &recipe.package, None, base_size).await? {
         return fail(store, record, e);
     }
     record.seconds = t.elapsed().as_secs_f64();
     store.write_image(&record)?;
     let size = record.size_bytes.unwrap_or(0) + base_size;
-    let env = EnvImage { tag: plan.tag, size, recipe, spec };
+    let env = EnvImage { tag: plan.tag, size, recipe, spec, python_used: record.python_used.clone() };
     Ok((ImageOutcome::new(&record, ImageState::Built), Some(env)))
 }

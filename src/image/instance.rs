@@ -1,40 +1,47 @@
-//! Instance images: the repository at `base_commit` on its environment (a thin layer), history up
-//! to `base_commit` only. Built in parallel; their records are written by the caller's task
-//! alone (one writer).
+//! Instance images: the repository at `base_commit` on its environment, history up to
+//! `base_commit` only. One layer per instance, made by running `instance.sh` in a container of the
+//! environment and committing it: the environment's checkout is turned into `base_commit`'s by
+//! the files that differ (not a second copy of the whole checkout), its repository replaced by
+//! one holding nothing newer than `base_commit`. Built in parallel; their records are written by
+//! the caller's task alone (one writer).
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use indicatif::ProgressBar;
 
-use crate::docker::DockerError;
+use crate::docker::{DockerError, RunSpec};
 use crate::git::History;
 use crate::model::{RawInstance, RepoName};
 use crate::recipe::{recipe_label, short_hash, EnvSpec};
 use crate::store::{ImageRecord, ImageTier, Store, VersionRecord};
 
-use super::context::{make_context, with_labels};
+use super::context::instance_archive;
 use super::env::EnvImage;
 use super::template::{InstanceVars, TemplateError, Templates};
 use super::{
-    build_and_check, log_path, resolution_date, script, BuildError, BuildSummary, Ctx, ImageOutcome, ImageState,
-    LABEL_PREFIX,
+    build_and_check, log_path, resolution_date, script, BuildError, BuildSummary, Ctx, HowBuilt, ImageOutcome,
+    ImageState, LABEL_PREFIX,
 };
+
+/// How long an instance's reinstall may take (a C extension's rebuild included).
+const INSTANCE_BUILD_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// An instance image before it is built.
 #[derive(Debug, Clone)]
 pub struct InstancePlan {
     pub tag: String,
-    /// With its labels.
-    pub dockerfile: String,
-    /// `swegym/install.sh` in the context: the recipe's reinstall steps.
+    /// `instance.sh` rendered: run in a container of the environment, which becomes the image.
+    pub script: String,
+    /// `install.sh` in the archive: the recipe's reinstall steps.
     pub install: String,
+    pub labels: BTreeMap<String, String>,
 }
 
-/// The instance image of `inst` on the environment `env_tag`. The tag hashes the rendered
-/// Dockerfile (which names the environment, itself content-addressed), the install script,
-/// `base_commit` and how much history the checkout keeps.
+/// The instance image of `inst` on the environment `env_tag`. The tag hashes the environment's
+/// (itself content-addressed), the rendered script, the install script, `base_commit` and how
+/// much history the checkout keeps.
 pub fn plan(
     templates: &Templates,
     inst: &RawInstance,
@@ -44,16 +51,13 @@ pub fn plan(
     history: History,
 ) -> Result<InstancePlan, TemplateError> {
     let install = script::instance_install(spec);
-    let dockerfile = templates.render(&InstanceVars {
-        instance_id: inst.instance_id.clone(),
-        env_image: env_tag.to_string(),
-        cutoff: resolution_date(cutoff),
-    })?;
+    let script =
+        templates.render(&InstanceVars { instance_id: inst.instance_id.clone(), cutoff: resolution_date(cutoff) })?;
     let history = match history {
         History::Full => "full",
         History::Shallow => "shallow",
     };
-    let inputs = format!("{dockerfile}\n{install}\n{}\n{history}", inst.base_commit);
+    let inputs = format!("{env_tag}\n{script}\n{install}\n{}\n{history}", inst.base_commit);
     let tag = format!("{LABEL_PREFIX}/eval.{}:{}", inst.instance_id.to_lowercase(), short_hash(inputs.as_bytes()));
     let labels = BTreeMap::from([
         (format!("{LABEL_PREFIX}.tier"), ImageTier::Instance.to_string()),
@@ -63,7 +67,7 @@ pub fn plan(
         (format!("{LABEL_PREFIX}.env"), env_tag.to_string()),
         (format!("{LABEL_PREFIX}.history"), history.to_string()),
     ]);
-    Ok(InstancePlan { tag, dockerfile: with_labels(&dockerfile, &labels), install })
+    Ok(InstancePlan { tag, script, install, labels })
 }
 
 /// What building one instance image came to: the outcome, and the record to write (none when a
@@ -129,8 +133,14 @@ async fn build_instance(
     if let Some(prev) = prev {
         if cx.engine.image(&plan.tag).await?.is_some() {
             let outcome = ImageOutcome::new(&prev, ImageState::Reused);
-            // Recorded before images kept their spec: keep it now, for `validate`.
-            let record = prev.env_spec.is_none().then_some(ImageRecord { env_spec: Some(spec_json), ..prev });
+            // Recorded before images kept their spec and Python: keep them now, for `validate`
+            // and `report`.
+            let stale = prev.env_spec.is_none() || (prev.python_used.is_none() && env.python_used.is_some());
+            let record = stale.then(|| ImageRecord {
+                env_spec: Some(spec_json),
+                python_used: prev.python_used.clone().or_else(|| env.python_used.clone()),
+                ..prev
+            });
             return Ok(Done { outcome, record });
         }
     }
@@ -141,6 +151,7 @@ async fn build_instance(
         instance_id: Some(inst.instance_id.clone()),
         parent: Some(env.tag.clone()),
         python_wanted: Some(v.python.clone()),
+        python_used: env.python_used.clone(),
         recipe: Some(recipe_label(Some(&env.recipe))),
         env_spec: Some(spec_json),
         log_path: Some(log.display().to_string()),
@@ -155,13 +166,21 @@ async fn build_instance(
         Ok(r) => r,
         Err(e) => return Ok(fail(record, e.to_string())),
     };
-    let files = vec![("swegym/install.sh".to_string(), plan.install.into_bytes())];
-    let context = match make_context(cx, &repo, &inst.base_commit, cx.opts.history, plan.dockerfile, files).await {
-        Ok(c) => c,
-        Err(e) => return Ok(fail(record, e)),
-    };
+    let archive =
+        match instance_archive(cx, &repo, &v.env_commit, &inst.base_commit, cx.opts.history, plan.install).await {
+            Ok((archive, _)) => archive,
+            Err(e) => return Ok(fail(record, e)),
+        };
+    let mut run = RunSpec::new(&env.tag, &plan.script);
+    // A build step: the network (PyPI) and generous limits, as a Dockerfile build would have.
+    run.network = true;
+    run.workdir = Some("/testbed".into());
+    run.timeout = INSTANCE_BUILD_TIMEOUT;
+    run.memory_bytes = 8 << 30;
+    run.pids = 4096;
+    let how = HowBuilt::Committed { run: Box::new(run), archive, labels: plan.labels.into_iter().collect() };
     let checked = Some((&inst, &env.spec));
-    if let Err(e) = build_and_check(cx, &mut record, context, &log, &env.recipe.package, checked, env.size).await? {
+    if let Err(e) = build_and_check(cx, &mut record, how, &log, &env.recipe.package, checked, env.size).await? {
         return Ok(fail(record, e));
     }
     record.seconds = t.elapsed().as_secs_f64();

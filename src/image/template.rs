@@ -27,6 +27,10 @@ pub struct BaseVars {
     /// `python:X.Y-slim` when the base comes from a registry; `None` for a debootstrap root
     /// filesystem (`rootfs.tar` in the context).
     pub registry_image: Option<String>,
+    /// `X.Y` to install with `uv python install` (`--base uv`); `None`: the image's own Python.
+    pub uv_python: Option<String>,
+    /// `UV_PYTHON_INSTALL_MIRROR` for that install (`--python-mirror`); never has credentials.
+    pub python_mirror: Option<String>,
 }
 
 impl TemplateVars for BaseVars {
@@ -50,19 +54,21 @@ impl TemplateVars for EnvVars {
     const FILE: &'static str = "env.Dockerfile";
 }
 
-/// `instance.Dockerfile`.
+/// `instance.sh`: not a Dockerfile — the script whose container becomes the instance image (one
+/// layer; see the template's comment).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct InstanceVars {
     pub instance_id: String,
-    /// The environment image's tag.
-    pub env_image: String,
     /// The environment's resolution date: the instance's reinstall is bounded by it too.
     pub cutoff: String,
 }
 
 impl TemplateVars for InstanceVars {
-    const FILE: &'static str = "instance.Dockerfile";
+    const FILE: &'static str = "instance.sh";
 }
+
+/// The instance template's file name before instance images were built in one layer.
+const OLD_INSTANCE_DOCKERFILE: &str = "instance.Dockerfile";
 
 /// The `pip` shim's file name; copied into base images as is, not rendered.
 const PIP: &str = "pip";
@@ -70,7 +76,7 @@ const PIP: &str = "pip";
 const EMBEDDED: &[(&str, &str)] = &[
     (BaseVars::FILE, include_str!("../../dockerfiles/base.Dockerfile")),
     (EnvVars::FILE, include_str!("../../dockerfiles/env.Dockerfile")),
-    (InstanceVars::FILE, include_str!("../../dockerfiles/instance.Dockerfile")),
+    (InstanceVars::FILE, include_str!("../../dockerfiles/instance.sh")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +85,11 @@ pub enum TemplateError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("Dockerfile template {template}: {message}")]
     Invalid { template: String, message: String },
+    #[error(
+        "{path}: instance images are no longer built from a Dockerfile but in one layer by a script; \
+         move your changes into instance.sh (start from dockerfiles/instance.sh) and remove this file"
+    )]
+    Outdated { path: PathBuf },
 }
 
 /// The Dockerfile templates and the `pip` shim: embedded, overridable file by file.
@@ -100,6 +111,9 @@ impl Templates {
             }
             std::fs::read_to_string(&path).map(Some).map_err(|source| TemplateError::Io { path, source })
         };
+        if let Some(old) = dir.map(|d| d.join(OLD_INSTANCE_DOCKERFILE)).filter(|p| p.exists()) {
+            return Err(TemplateError::Outdated { path: old });
+        }
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         // Dockerfiles are not HTML, whatever a file is called.
@@ -186,14 +200,42 @@ mod tests {
     #[test]
     fn base_dockerfile_from_a_registry_or_from_debian_packages() {
         let t = Templates::load(None).unwrap();
-        let registry =
-            t.render(&BaseVars { python: "3.11".into(), registry_image: Some("python:3.11-slim".into()) }).unwrap();
+        let registry = t
+            .render(&BaseVars {
+                python: "3.11".into(),
+                registry_image: Some("python:3.11-slim".into()),
+                ..BaseVars::default()
+            })
+            .unwrap();
         assert!(registry.starts_with("FROM python:3.11-slim\nLABEL swegym.python.version=\"3.11\"\n"), "{registry}");
         assert!(registry.contains("RUN apt-get update -qq && apt-get install"), "{registry}");
         assert!(!registry.contains("{#") && !registry.contains("Variables:"), "comments are not rendered: {registry}");
-        let local = t.render(&BaseVars { python: "3.11".into(), registry_image: None }).unwrap();
+        let local = t.render(&BaseVars { python: "3.11".into(), ..BaseVars::default() }).unwrap();
         assert!(local.starts_with("FROM scratch\nADD rootfs.tar /\n"), "{local}");
         assert!(local.contains("RUN update-ca-certificates"), "{local}");
+        assert!(local.contains("&& python3 -m venv /opt/venv"), "{local}");
+        assert!(!local.contains("uv python install"), "{local}");
+    }
+
+    #[test]
+    fn uv_base_installs_the_exact_python_from_the_mirror_and_makes_the_venv_from_it() {
+        let t = Templates::load(None).unwrap();
+        let vars = BaseVars {
+            python: "3.8".into(),
+            uv_python: Some("3.8".into()),
+            python_mirror: Some("http://127.0.0.1:8000/pbs".into()),
+            ..BaseVars::default()
+        };
+        let uv = t.render(&vars).unwrap();
+        assert!(uv.starts_with("FROM scratch\nADD rootfs.tar /\n"), "{uv}");
+        assert!(
+            uv.contains("UV_PYTHON_INSTALL_MIRROR='http://127.0.0.1:8000/pbs' UV_PYTHON_INSTALL_DIR=/opt/python /opt/uv/bin/uv python install '3.8'"),
+            "{uv}"
+        );
+        assert!(uv.contains("uv venv --seed --python-preference only-managed --python '3.8' /opt/venv"), "{uv}");
+        assert!(!uv.contains("python3 -m venv /opt/venv"), "the venv comes from uv's Python: {uv}");
+        let default = t.render(&BaseVars { python_mirror: None, ..vars }).unwrap();
+        assert!(!default.contains("UV_PYTHON_INSTALL_MIRROR"), "{default}");
     }
 
     #[test]
@@ -209,22 +251,33 @@ mod tests {
     }
 
     #[test]
-    fn instance_dockerfile_builds_on_its_environment() {
+    fn instance_script_swaps_the_repository_and_bounds_the_reinstall() {
         let t = Templates::load(None).unwrap();
         let d = t
-            .render(&InstanceVars {
-                instance_id: "acme__calc-1".into(),
-                env_image: "swegym/env.acme__calc:1.0-x".into(),
-                cutoff: "2024-02-02T00:00:00Z".into(),
-            })
+            .render(&InstanceVars { instance_id: "acme__calc-1".into(), cutoff: "2024-02-02T00:00:00Z".into() })
             .unwrap();
-        assert_eq!(
-            d,
-            "# Instance image: acme__calc-1, the repository at base_commit on its environment.\n\
-             FROM swegym/env.acme__calc:1.0-x\nRUN rm -rf /testbed\nCOPY testbed /testbed\n\
-             COPY swegym /opt/swegym/instance\nWORKDIR /testbed\n\
-             RUN UV_EXCLUDE_NEWER=2024-02-02T00:00:00Z sh -ex /opt/swegym/instance/install.sh\n"
+        assert!(
+            d.starts_with(
+                "# Instance image acme__calc-1: the repository at base_commit on its environment.\nset -eu\n"
+            ),
+            "{d}"
         );
+        assert!(!d.contains("{#") && !d.contains("Variables:"), "{d}");
+        let rm_git = d.find("rm -rf .git\n").unwrap();
+        let new_git = d.find("mv \"$d/git\" .git\n").unwrap();
+        let install = d.find("UV_EXCLUDE_NEWER='2024-02-02T00:00:00Z' sh -ex \"$d/install.sh\"\n").unwrap();
+        assert!(
+            rm_git < new_git && new_git < install,
+            "the environment's repository goes before base_commit's comes: {d}"
+        );
+    }
+
+    #[test]
+    fn an_old_instance_dockerfile_override_is_refused_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("instance.Dockerfile"), "FROM {{ env_image }}\n").unwrap();
+        let e = Templates::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(e.contains("instance.Dockerfile") && e.contains("move your changes into instance.sh"), "{e}");
     }
 
     #[test]
@@ -239,11 +292,11 @@ mod tests {
     #[test]
     fn overrides_replace_only_their_own_file() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("instance.Dockerfile"), "{# mine #}\nFROM {{ env_image }}\n").unwrap();
+        std::fs::write(dir.path().join("instance.sh"), "{# mine #}\necho {{ instance_id }}\n").unwrap();
         std::fs::write(dir.path().join("pip"), "#!/bin/sh\n").unwrap();
         let t = Templates::load(Some(dir.path())).unwrap();
-        let vars = InstanceVars { instance_id: "x".into(), env_image: "e".into(), cutoff: "c".into() };
-        assert_eq!(t.render(&vars).unwrap(), "FROM e\n");
+        let vars = InstanceVars { instance_id: "x".into(), cutoff: "c".into() };
+        assert_eq!(t.render(&vars).unwrap(), "echo x\n");
         assert_eq!(t.pip, "#!/bin/sh\n");
         assert!(t.render(&env_vars()).unwrap().contains("UV_EXCLUDE_NEWER"));
     }

@@ -18,6 +18,10 @@ pub struct PublishedComparison {
     pub pinned: bool,
     /// Whether a built instance image exists.
     pub has_image: bool,
+    /// The Python the pin wanted and the one the newest built instance image has (they differ
+    /// where the base had to substitute the nearest one).
+    pub python_wanted: Option<String>,
+    pub python_used: Option<String>,
     /// Our validation, when there is one: `curated` / `rejected`, why, and our lists.
     pub validation: Option<ValidationOutcome>,
 }
@@ -42,11 +46,16 @@ impl Store {
                 "SELECT pub.instance_id, i.repo, pub.version, pin.version, pin.reason, pin.instance_id IS NOT NULL,
                         EXISTS (SELECT 1 FROM images img WHERE img.instance_id = pub.instance_id
                                 AND img.tier = 'instance' AND img.status = 'built'),
-                        v.status, v.reason, v.detail, v.fail_to_pass, v.pass_to_pass
+                        v.status, v.reason, v.detail, v.fail_to_pass, v.pass_to_pass,
+                        img.python_wanted, img.python_used
                  FROM published pub
                  JOIN instances i USING (instance_id)
                  LEFT JOIN pins pin USING (instance_id)
                  LEFT JOIN validations v USING (instance_id)
+                 LEFT JOIN (SELECT instance_id, arg_max(python_wanted, built_at) AS python_wanted,
+                                   arg_max(python_used, built_at) AS python_used
+                            FROM images WHERE tier = 'instance' AND status = 'built'
+                            GROUP BY instance_id) img USING (instance_id)
                  WHERE {selected}
                  ORDER BY i.repo, pub.instance_id"
             ))
@@ -71,6 +80,8 @@ impl Store {
                     pin_reason: r.get(4)?,
                     pinned: r.get(5)?,
                     has_image: r.get(6)?,
+                    python_wanted: r.get(12)?,
+                    python_used: r.get(13)?,
                     validation,
                     instance_id: id,
                     ..PublishedComparison::default()
