@@ -82,6 +82,18 @@ pub enum Command {
     /// curated iff FAIL_TO_PASS is non-empty; every other one records why. Run k uses
     /// PYTHONHASHSEED=k. Logs: <workspace>/logs/validate/<instance>/.
     Validate(ValidateArgs),
+    /// Score model patches (SWE-bench predictions) on the built instance images: the reward.
+    ///
+    /// Per prediction, a fresh container from its instance image (no network, the same limits
+    /// as `validate`): apply the patch (`git apply`, else `patch --fuzz`), restore the test files
+    /// and apply the instance's test patch, run its FAIL_TO_PASS and PASS_TO_PASS tests (ours from
+    /// validation, else the published lists) under the result plugin. Outcomes: resolved,
+    /// unresolved, empty_patch, patch_does_not_apply, error. A patch's edits to the instance's
+    /// test files, conftest.py, pytest configuration, sitecustomize/usercustomize or .pth files
+    /// are dropped and the prediction is marked tampered. Scores are kept per run id, instance and
+    /// patch: a second run does nothing, a killed one resumes. SWE-bench-format reports:
+    /// <workspace>/evaluations/<run id>/.
+    Evaluate(EvaluateArgs),
     /// Run mine → pin → build → validate → export for a list of repositories, doing only what is new.
     ///
     /// For scheduled jobs: one run per workspace at a time (a second one exits with code 4),
@@ -184,6 +196,42 @@ pub struct ValidateArgs {
     /// Validate again even instances whose image and settings have not changed.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// Predictions in SWE-bench's format: JSON lines, or a JSON list, of
+    /// {instance_id, model_name_or_path, model_patch}.
+    #[arg(long, value_name = "FILE")]
+    pub predictions: PathBuf,
+    /// Names this evaluation (reports go to <workspace>/evaluations/<run id>/); default: the
+    /// predictions file's name without its extension.
+    #[arg(long, value_name = "ID", value_parser = run_id)]
+    pub run_id: Option<String>,
+    /// Evaluations at once (one container each).
+    #[arg(long, default_value_t = 2, value_parser = at_least_one::<usize>)]
+    pub jobs: usize,
+    /// Time limit of one evaluation (one container), in seconds.
+    #[arg(long, default_value_t = 1800, value_name = "SECS", value_parser = at_least_one::<u64>)]
+    pub timeout: u64,
+    /// Memory limit per container, e.g. 4g, 512m.
+    #[arg(long, default_value = "4g", value_name = "SIZE", value_parser = parse_size)]
+    pub memory: i64,
+    /// Process limit per container.
+    #[arg(long, default_value_t = 1024, value_name = "N", value_parser = at_least_one::<i64>)]
+    pub pids: i64,
+    /// CPUs per container (fractions allowed).
+    #[arg(long, default_value_t = 1.0, value_name = "N", value_parser = positive_number)]
+    pub cpus: f64,
+}
+
+/// A run id: letters, digits, `-`, `_` and `.` (it names a directory).
+fn run_id(s: &str) -> Result<String, String> {
+    if !s.is_empty() && s != "." && s != ".." && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("{s:?}: use letters, digits, '-', '_' and '.' only (it names a directory)"))
+    }
 }
 
 #[derive(Debug, Args)]

@@ -75,6 +75,17 @@ impl From<crate::validate::ValidateError> for Error {
     }
 }
 
+impl From<crate::evaluate::EvaluateError> for Error {
+    fn from(e: crate::evaluate::EvaluateError) -> Self {
+        use crate::evaluate::EvaluateError as E;
+        match e {
+            E::Store(s) => Error::Store(s),
+            E::Predictions { .. } => Error::Usage(e.to_string()),
+            other => Error::Io(other.to_string()),
+        }
+    }
+}
+
 impl From<crate::refresh::RefreshError> for Error {
     fn from(e: crate::refresh::RefreshError) -> Self {
         use crate::refresh::RefreshError as R;

@@ -11,6 +11,7 @@ pub mod context;
 pub mod diff;
 pub mod docker;
 pub mod error;
+pub mod evaluate;
 pub mod export;
 pub mod git;
 pub mod github;

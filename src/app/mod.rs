@@ -38,6 +38,7 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
         Command::Pin(_) => ("pin", true),
         Command::Build(_) => ("build", true),
         Command::Validate(_) => ("validate", true),
+        Command::Evaluate(_) => ("evaluate", true),
         Command::Refresh(_) => ("refresh", true),
         Command::Recipe(_) => ("recipe", false),
         Command::Export(_) => ("export", false),
@@ -95,6 +96,12 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
             // Images record the environment they were built with: no recipes or mirrors needed.
             let mut cx = open_for(&opts.filter, Access::ReadWrite, None)?;
             report(g.json, &crate::validate::validate(&mut cx, &opts).await?)
+        }
+        Command::Evaluate(a) => {
+            let opts = options::evaluate_options(&ws, a);
+            // Images record the environment they were built with: no recipes or mirrors needed.
+            let mut cx = open(Access::ReadWrite, None)?;
+            report(g.json, &crate::evaluate::evaluate(&mut cx, &opts).await?)
         }
         Command::Refresh(a) => {
             let opts = options::refresh_options(&ws, a)?;

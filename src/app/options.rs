@@ -6,8 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cli::{GitHubArgs, HistoryArg, ImageArgs, RefreshArgs, RunLimitArgs};
+use crate::cli::{EvaluateArgs, GitHubArgs, HistoryArg, ImageArgs, RefreshArgs, RunLimitArgs};
 use crate::error::Error;
+use crate::evaluate::{EvaluateOptions, Limits};
 use crate::export::{ExportOptions, Format, Split};
 use crate::git::History;
 use crate::github::{ClientConfig, GitHub, Token};
@@ -83,6 +84,21 @@ pub(super) fn validate_options(
         pids: limits.pids,
         nano_cpus: (limits.cpus * 1e9) as i64,
         force,
+    }
+}
+
+pub(super) fn evaluate_options(ws: &Workspace, a: &EvaluateArgs) -> EvaluateOptions {
+    EvaluateOptions {
+        predictions: a.predictions.clone(),
+        run_id: a.run_id.clone().unwrap_or_else(|| crate::evaluate::default_run_id(&a.predictions)),
+        jobs: a.jobs,
+        limits: Limits {
+            timeout: Duration::from_secs(a.timeout),
+            memory_bytes: a.memory,
+            pids: a.pids,
+            nano_cpus: (a.cpus * 1e9) as i64,
+        },
+        reports_dir: ws.root().join("evaluations"),
     }
 }
 

@@ -7,6 +7,7 @@ use std::fmt::{self, Display, Formatter};
 use comfy_table::{presets, CellAlignment, Table};
 
 use crate::error::Exit;
+use crate::evaluate::EvaluateSummary;
 use crate::export::ExportSummary;
 use crate::image::{BuildSummary, ImageState};
 use crate::import::ImportSummary;
@@ -241,6 +242,75 @@ impl Display for BuildSummary {
             self.seconds,
             interrupted_note(self.interrupted)
         )
+    }
+}
+
+impl Outcome for EvaluateSummary {
+    fn exit(&self) -> Exit {
+        // Unresolved is a result, not a failure; a prediction that could not be scored is.
+        exit_of(self.interrupted, !self.problems.is_empty())
+    }
+}
+
+impl Display for EvaluateSummary {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let rows = self
+            .predictions
+            .iter()
+            .map(|p| {
+                let failing = p.fail_to_pass_failed.len() + p.pass_to_pass_failed.len();
+                let mut note = match (&p.status, failing) {
+                    (crate::evaluate::Status::Unresolved, n) if n > 0 => {
+                        let first: Vec<&String> =
+                            p.fail_to_pass_failed.iter().chain(&p.pass_to_pass_failed).take(2).collect();
+                        format!("{n} not passing: {}", first.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
+                    }
+                    _ => p.detail.as_deref().and_then(|d| d.lines().next()).unwrap_or_default().to_string(),
+                };
+                if !p.tampered.is_empty() {
+                    note = format!("tampered (dropped {}) {note}", p.tampered.join(", "));
+                }
+                if p.unchanged {
+                    note = format!("(scored before) {note}");
+                }
+                vec![
+                    p.instance_id.clone(),
+                    p.model.clone(),
+                    p.status.to_string(),
+                    p.applied_with.clone().unwrap_or_else(|| "-".into()),
+                    format!("{:.1}s", p.seconds),
+                    note.trim().to_string(),
+                ]
+            })
+            .collect();
+        if !self.predictions.is_empty() {
+            let header = ["instance", "model", "outcome", "applied", "time", "note"];
+            writeln!(f, "{}", table(&header, rows))?;
+        }
+        for p in &self.problems {
+            writeln!(f, "{}: {}", p.at, p.message)?;
+        }
+        let overhead =
+            self.mean_overhead_seconds.map(|o| format!(", overhead {o:.2}s per evaluation")).unwrap_or_default();
+        writeln!(
+            f,
+            "run {}: {} submitted, {} scored now, {} scored before, {} not scored; {}; {} tampered{overhead}, {:.1}s{}",
+            self.run_id,
+            self.submitted,
+            self.scored,
+            self.unchanged,
+            self.problems.len(),
+            if self.by_status.is_empty() { "nothing scored".to_string() } else { counts(&self.by_status) },
+            self.tampered,
+            self.seconds,
+            interrupted_note(self.interrupted)
+        )?;
+        if let Some(dir) =
+            self.reports.iter().find(|p| p.extension().is_some_and(|e| e == "json")).and_then(|p| p.parent())
+        {
+            writeln!(f, "reports (SWE-bench format) → {}", dir.display())?;
+        }
+        Ok(())
     }
 }
 

@@ -3,6 +3,7 @@
 //! One process writes a workspace at a time. DuckDB enforces that too, but its error names no
 //! process; a lock file next to the database does, and lets `status` read while nobody writes.
 
+mod evaluate;
 mod filter;
 mod images;
 mod import;
@@ -14,6 +15,7 @@ mod schema;
 mod status;
 mod validate;
 
+pub use evaluate::{EvaluationRecord, ScoringTarget};
 pub use filter::InstanceFilter;
 pub use images::{BuildStatus, BuildTarget, BuildTargets, Check, ImageRecord, ImageStatus, ImageTier};
 pub use import::PublishedValues;

@@ -183,4 +183,28 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE images ADD COLUMN env_spec VARCHAR;  -- JSON of recipe::EnvSpec; NULL for base images
     "#,
+    // v8: scored predictions (`evaluate`, `serve`): one row per run id, instance and patch.
+    r#"
+    CREATE TABLE evaluations (
+        run_id        VARCHAR NOT NULL,
+        instance_id   VARCHAR NOT NULL,
+        patch_hash    VARCHAR NOT NULL,  -- sha256 of the model patch as submitted
+        model         VARCHAR NOT NULL,
+        status        VARCHAR NOT NULL,  -- resolved unresolved empty_patch patch_does_not_apply error
+        applied_with  VARCHAR,           -- git | patch | NULL (not applied / empty)
+        tampered      VARCHAR NOT NULL,  -- JSON list of dropped paths
+        detail        VARCHAR,
+        image         VARCHAR,
+        tests_source  VARCHAR,           -- validated | published: where the lists came from
+        fail_to_pass_passed VARCHAR NOT NULL,  -- JSON lists
+        fail_to_pass_failed VARCHAR NOT NULL,
+        pass_to_pass_passed VARCHAR NOT NULL,
+        pass_to_pass_failed VARCHAR NOT NULL,
+        tests         VARCHAR NOT NULL,  -- JSON object: every test that reported, and its status
+        seconds       DOUBLE NOT NULL,
+        test_seconds  DOUBLE,
+        evaluated_at  VARCHAR NOT NULL,
+        PRIMARY KEY (run_id, instance_id, patch_hash)
+    );
+    "#,
 ];

@@ -22,6 +22,7 @@ const LAYERS: &[(&str, u8, &str)] = &[
     ("store", 2, "store"),
     ("context", 3, "stage context"),
     ("mine", 4, "stage"),
+    ("evaluate", 4, "stage"),
     ("import", 4, "stage"),
     ("pin", 4, "stage"),
     ("image", 4, "stage"),
