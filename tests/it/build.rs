@@ -24,15 +24,15 @@ env_vars = { PYTHONPATH = "/testbed" }
 test_cmd = "pytest -rA"
 "#;
 
-struct Calc {
-    root: tempfile::TempDir,
-    recipes: std::path::PathBuf,
-    jsonl: std::path::PathBuf,
-    bases: Vec<String>,
+pub struct Calc {
+    pub root: tempfile::TempDir,
+    pub recipes: std::path::PathBuf,
+    pub jsonl: std::path::PathBuf,
+    pub bases: Vec<String>,
 }
 
 /// `acme/calc`: two issue-fixing PRs, each with a failing-then-passing test.
-fn calc() -> Calc {
+pub fn calc() -> Calc {
     let root = tempfile::tempdir().unwrap();
     let mut r = FixtureRepo::new(root.path(), "acme/calc");
     let c1 = r.commit(
@@ -100,7 +100,7 @@ fn calc() -> Calc {
 /// Docker tests run one at a time: they share the base image, which the first one builds.
 pub static DOCKER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn build_args(recipes: &str) -> Vec<&str> {
+pub fn build_args(recipes: &str) -> Vec<&str> {
     vec!["--json", "build", "--recipes", recipes, "--base", "debootstrap", "--jobs", "2"]
 }
 

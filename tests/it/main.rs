@@ -5,6 +5,7 @@ mod architecture;
 mod build;
 mod cli;
 mod e2e;
+mod evaluate;
 mod import;
 mod lite_reference;
 mod mine;
