@@ -94,6 +94,14 @@ pub enum Command {
     /// patch: a second run does nothing, a killed one resumes. SWE-bench-format reports:
     /// <workspace>/evaluations/<run id>/.
     Evaluate(EvaluateArgs),
+    /// Answer reward requests over HTTP: POST /v1/evaluations {instance_id, patch} → the outcome.
+    ///
+    /// Owns the workspace while it runs. Bounded concurrency (--jobs) and queue (--queue; beyond:
+    /// 429 with Retry-After), a request body limit (413), results cached by (instance, patch hash),
+    /// a bearer token (SWEGYM_SERVE_TOKEN; required off the loopback). GET /v1/instances lists
+    /// what can be scored, GET /healthz answers without a token, GET /openapi.json describes the
+    /// API. SIGTERM or Ctrl-C: evaluations in flight are cancelled, their containers removed.
+    Serve(ServeArgs),
     /// Run mine → pin → build → validate → export for a list of repositories, doing only what is new.
     ///
     /// For scheduled jobs: one run per workspace at a time (a second one exits with code 4),
@@ -211,6 +219,13 @@ pub struct EvaluateArgs {
     /// Evaluations at once (one container each).
     #[arg(long, default_value_t = 2, value_parser = at_least_one::<usize>)]
     pub jobs: usize,
+    #[command(flatten)]
+    pub limits: EvalLimitArgs,
+}
+
+/// Limits of one evaluation container (shared by `evaluate` and `serve`).
+#[derive(Debug, Args)]
+pub struct EvalLimitArgs {
     /// Time limit of one evaluation (one container), in seconds.
     #[arg(long, default_value_t = 1800, value_name = "SECS", value_parser = at_least_one::<u64>)]
     pub timeout: u64,
@@ -223,6 +238,34 @@ pub struct EvaluateArgs {
     /// CPUs per container (fractions allowed).
     #[arg(long, default_value_t = 1.0, value_name = "N", value_parser = positive_number)]
     pub cpus: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Off the loopback, SWEGYM_SERVE_TOKEN must be set.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
+    pub listen: std::net::SocketAddr,
+    /// Evaluations running at once (one container each).
+    #[arg(long, default_value_t = 2, value_parser = at_least_one::<usize>)]
+    pub jobs: usize,
+    /// New evaluations that may wait for a slot; more get 429 with Retry-After.
+    #[arg(long, default_value_t = 32)]
+    pub queue: usize,
+    /// How long one request may wait for its result, in seconds (then 504; the evaluation goes
+    /// on and a repeat of the request gets its result).
+    #[arg(long, default_value_t = 3600, value_name = "SECS", value_parser = at_least_one::<u64>)]
+    pub request_timeout: u64,
+    /// Largest request body, e.g. 10m; larger ones get 413.
+    #[arg(long, default_value = "10m", value_name = "SIZE", value_parser = parse_size)]
+    pub max_body: i64,
+    /// Bearer token clients must send (`Authorization: Bearer <token>`); required off the loopback.
+    #[arg(long, env = "SWEGYM_SERVE_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Scores are stored under this run id.
+    #[arg(long, default_value = "serve", value_name = "ID", value_parser = run_id)]
+    pub run_id: String,
+    #[command(flatten)]
+    pub limits: EvalLimitArgs,
 }
 
 /// A run id: letters, digits, `-`, `_` and `.` (it names a directory).

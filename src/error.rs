@@ -86,6 +86,17 @@ impl From<crate::evaluate::EvaluateError> for Error {
     }
 }
 
+impl From<crate::serve::ServeError> for Error {
+    fn from(e: crate::serve::ServeError) -> Self {
+        use crate::serve::ServeError as E;
+        match e {
+            E::Store(s) => Error::Store(s),
+            E::NoToken(_) | E::Bind { .. } => Error::Usage(e.to_string()),
+            other => Error::Io(other.to_string()),
+        }
+    }
+}
+
 impl From<crate::refresh::RefreshError> for Error {
     fn from(e: crate::refresh::RefreshError) -> Self {
         use crate::refresh::RefreshError as R;

@@ -25,6 +25,7 @@ pub mod progress;
 pub mod recipe;
 pub mod refresh;
 pub mod report;
+pub mod serve;
 pub mod store;
 pub mod testlog;
 pub mod validate;

@@ -39,6 +39,7 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
         Command::Build(_) => ("build", true),
         Command::Validate(_) => ("validate", true),
         Command::Evaluate(_) => ("evaluate", true),
+        Command::Serve(_) => ("serve", true),
         Command::Refresh(_) => ("refresh", true),
         Command::Recipe(_) => ("recipe", false),
         Command::Export(_) => ("export", false),
@@ -102,6 +103,17 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
             // Images record the environment they were built with: no recipes or mirrors needed.
             let mut cx = open(Access::ReadWrite, None)?;
             report(g.json, &crate::evaluate::evaluate(&mut cx, &opts).await?)
+        }
+        Command::Serve(a) => {
+            let opts = options::serve_options(a);
+            let cx = open(Access::ReadWrite, None)?;
+            let s = crate::serve::serve(cx, &opts, |addr| {
+                // The first line of stdout: scripts and tests read the address from it.
+                println!("listening on http://{addr}");
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+            })
+            .await?;
+            report(g.json, &s)
         }
         Command::Refresh(a) => {
             let opts = options::refresh_options(&ws, a)?;

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cli::{EvaluateArgs, GitHubArgs, HistoryArg, ImageArgs, RefreshArgs, RunLimitArgs};
+use crate::cli::{
+    EvalLimitArgs, EvaluateArgs, GitHubArgs, HistoryArg, ImageArgs, RefreshArgs, RunLimitArgs, ServeArgs,
+};
 use crate::error::Error;
 use crate::evaluate::{EvaluateOptions, Limits};
 use crate::export::{ExportOptions, Format, Split};
@@ -18,6 +20,7 @@ use crate::model::RepoName;
 use crate::pin::PinOptions;
 use crate::progress::Progress;
 use crate::refresh::RefreshOptions;
+use crate::serve::ServeOptions;
 use crate::store::InstanceFilter;
 use crate::validate::ValidateOptions;
 use crate::workspace::Workspace;
@@ -92,13 +95,30 @@ pub(super) fn evaluate_options(ws: &Workspace, a: &EvaluateArgs) -> EvaluateOpti
         predictions: a.predictions.clone(),
         run_id: a.run_id.clone().unwrap_or_else(|| crate::evaluate::default_run_id(&a.predictions)),
         jobs: a.jobs,
-        limits: Limits {
-            timeout: Duration::from_secs(a.timeout),
-            memory_bytes: a.memory,
-            pids: a.pids,
-            nano_cpus: (a.cpus * 1e9) as i64,
-        },
+        limits: eval_limits(&a.limits),
         reports_dir: ws.root().join("evaluations"),
+    }
+}
+
+fn eval_limits(a: &EvalLimitArgs) -> Limits {
+    Limits {
+        timeout: Duration::from_secs(a.timeout),
+        memory_bytes: a.memory,
+        pids: a.pids,
+        nano_cpus: (a.cpus * 1e9) as i64,
+    }
+}
+
+pub(super) fn serve_options(a: &ServeArgs) -> ServeOptions {
+    ServeOptions {
+        listen: a.listen,
+        jobs: a.jobs,
+        queue: a.queue,
+        request_timeout: Duration::from_secs(a.request_timeout),
+        max_body: usize::try_from(a.max_body).unwrap_or(usize::MAX),
+        limits: eval_limits(&a.limits),
+        token: a.token.clone().filter(|t| !t.is_empty()),
+        run_id: a.run_id.clone(),
     }
 }
 

@@ -314,6 +314,31 @@ impl Display for EvaluateSummary {
     }
 }
 
+impl Outcome for crate::serve::ServeSummary {
+    fn exit(&self) -> Exit {
+        Exit::Ok
+    }
+}
+
+impl Display for crate::serve::ServeSummary {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "served {} instances on {}: {} evaluations, {} answered from the cache, {} turned away (429){}",
+            self.instances,
+            self.listened_on,
+            self.evaluations,
+            self.cache_hits,
+            self.rejected,
+            if self.swept_containers > 0 {
+                format!("; {} leftover containers removed", self.swept_containers)
+            } else {
+                String::new()
+            }
+        )
+    }
+}
+
 impl Outcome for ValidateSummary {
     fn exit(&self) -> Exit {
         // Rejections are results, not failures.

@@ -111,6 +111,19 @@ impl Store {
         Ok(out)
     }
 
+    /// Every instance that has a built instance image, by id.
+    pub fn scorable_instance_ids(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT DISTINCT instance_id FROM images
+                 WHERE tier = 'instance' AND status = 'built' AND instance_id IS NOT NULL ORDER BY instance_id",
+            )
+            .map_err(self.db_err())?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(self.db_err())?;
+        rows.collect::<Result<_, _>>().map_err(self.db_err())
+    }
+
     /// The stored score of (run, instance, patch), if any.
     pub fn evaluation(
         &self,

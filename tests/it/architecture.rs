@@ -30,6 +30,7 @@ const LAYERS: &[(&str, u8, &str)] = &[
     ("export", 4, "stage"),
     ("report", 4, "stage"),
     ("refresh", 5, "app"),
+    ("serve", 5, "app"),
     ("app", 5, "app"),
     ("cli", 5, "app"),
     ("error", 5, "app"),

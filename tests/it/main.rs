@@ -11,4 +11,5 @@ mod lite_reference;
 mod mine;
 mod pin;
 mod report;
+mod serve;
 mod support;
