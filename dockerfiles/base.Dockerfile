@@ -43,4 +43,9 @@ RUN {% if registry_image %}apt-get update -qq && apt-get install -y -qq --no-ins
  && git config --system user.email swegym@localhost && git config --system user.name swegym \
  && git config --system --add safe.directory '*'
 COPY pip /opt/swegym/bin/pip
-RUN chmod 0755 /opt/swegym/bin/pip && python --version && uv --version
+{# SWE-bench's contract: `source /opt/miniconda3/bin/activate && conda activate testbed` works
+   and selects /opt/venv (see dockerfiles/conda-activate). #}
+COPY conda-activate /opt/miniconda3/bin/activate
+RUN chmod 0755 /opt/swegym/bin/pip /opt/miniconda3/bin/activate \
+ && mkdir -p /opt/miniconda3/envs && ln -s /opt/venv /opt/miniconda3/envs/testbed \
+ && python --version && uv --version

@@ -358,9 +358,14 @@ pub struct ImageArgs {
     #[arg(long, value_enum, default_value = "full")]
     pub history: HistoryArg,
     /// Directory with Dockerfile templates overriding the built-in ones (base.Dockerfile,
-    /// env.Dockerfile, instance.sh, pip).
+    /// env.Dockerfile, instance.sh, pip, conda-activate).
     #[arg(long, value_name = "DIR")]
     pub dockerfiles: Option<PathBuf>,
+    /// Also tag each instance image `sweb.eval.x86_64.<instance id>:latest`, the name SWE-bench's
+    /// harness (and harnesses built on it) look for. The images also have SWE-bench's
+    /// `/opt/miniconda3/bin/activate` (`conda activate testbed` selects the venv) and `/testbed`.
+    #[arg(long)]
+    pub swebench_tags: bool,
     /// Time limit for each image's check container, in seconds.
     #[arg(long, default_value_t = 600, value_name = "SECS", value_parser = at_least_one::<u64>)]
     pub check_timeout: u64,

@@ -69,6 +69,7 @@ pub(super) fn image_options(
         },
         envs_only,
         check_timeout: Duration::from_secs(image.check_timeout),
+        swebench_tags: image.swebench_tags,
     })
 }
 

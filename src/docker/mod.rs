@@ -15,7 +15,7 @@ use bollard::models::{ContainerConfig, ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CommitContainerOptionsBuilder, CreateContainerOptionsBuilder,
     DownloadFromContainerOptionsBuilder, InspectContainerOptions, ListImagesOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, UploadToContainerOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, TagImageOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use bollard::{body_full, Docker};
 use bytes::Bytes;
@@ -170,6 +170,12 @@ impl Engine {
             }
         }
         Ok(removed)
+    }
+
+    /// Gives image `name` another tag, `repo:tag` (moved from whatever image had it).
+    pub async fn tag(&self, name: &str, repo: &str, tag: &str) -> Result<(), DockerError> {
+        let opts = TagImageOptionsBuilder::default().repo(repo).tag(tag).build();
+        self.docker.tag_image(name, Some(opts)).await.map_err(api)
     }
 
     pub async fn remove_image(&self, name: &str) -> Result<(), DockerError> {

@@ -229,7 +229,13 @@ pub fn plan(
         }
     };
     let dockerfile = templates.render(&vars)?;
-    let inputs = format!("{dockerfile}\n{}\n{}\n{}", templates.pip, PACKAGES.join(","), short_hash(ca));
+    let inputs = format!(
+        "{dockerfile}\n{}\n{}\n{}\n{}",
+        templates.pip,
+        templates.conda_activate,
+        PACKAGES.join(","),
+        short_hash(ca)
+    );
     let tag =
         format!("{LABEL_PREFIX}/base:py{python}-{}-{}", source.replace([':', '/'], "-"), short_hash(inputs.as_bytes()));
     let labels = BTreeMap::from([
@@ -293,6 +299,7 @@ async fn make_base(cx: &mut Ctx<'_>, store: &mut Store, wanted: PythonVersion) -
         ("Dockerfile".into(), plan.dockerfile.into_bytes()),
         ("ca.crt".into(), cx.ca.clone()),
         ("pip".into(), cx.opts.templates.pip.clone().into_bytes()),
+        ("conda-activate".into(), cx.opts.templates.conda_activate.clone().into_bytes()),
     ];
     if let Some(suite) = plan.suite {
         cx.progress.println(&format!(

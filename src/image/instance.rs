@@ -109,6 +109,12 @@ pub(super) async fn build_instances(
                 if let Some(r) = &done.record {
                     store.write_image(r)?;
                 }
+                if let (true, ImageState::Built | ImageState::Reused, Some(id)) =
+                    (cx.opts.swebench_tags, done.outcome.state, done.outcome.instance_id.as_deref())
+                {
+                    let (repo, tag) = super::swebench_tag(id);
+                    cx.engine.tag(&done.outcome.tag, &repo, tag).await?;
+                }
                 bar.inc(1);
                 summary.add(done.outcome);
             }

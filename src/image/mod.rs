@@ -56,6 +56,14 @@ pub struct BuildOptions {
     pub envs_only: bool,
     /// Limit for each check container.
     pub check_timeout: Duration,
+    /// Also tag each instance image `sweb.eval.x86_64.<instance id>:latest`, as SWE-bench's
+    /// harness names them.
+    pub swebench_tags: bool,
+}
+
+/// SWE-bench's local name for an instance's image (`sweb.eval.x86_64.<id, lowercase>`, `latest`).
+pub fn swebench_tag(instance_id: &str) -> (String, &'static str) {
+    (format!("sweb.eval.x86_64.{}", instance_id.to_lowercase()), "latest")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -442,6 +450,7 @@ test_cmd = "pytest -rA"
             ("python", 0, edit(&|i| i.recipe = RECIPE.replace("\"3.11\"", "\"3.9\""))),
             ("base template", 0, edit(&|i| i.override_file = Some(("base.Dockerfile", "FROM scratch\n")))),
             ("pip shim", 0, edit(&|i| i.override_file = Some(("pip", "#!/bin/sh\nexec pip \"$@\"\n")))),
+            ("conda shim", 0, edit(&|i| i.override_file = Some(("conda-activate", "conda() { :; }\n")))),
             ("recipe comment", 1, edit(&|i| i.recipe = format!("# reviewed\n{RECIPE}"))),
             ("recipe env var", 1, edit(&|i| i.recipe = RECIPE.replace("/testbed\"", "/testbed/src\""))),
             ("env commit", 1, edit(&|i| i.env_commit = "f".repeat(40))),

@@ -72,6 +72,8 @@ const OLD_INSTANCE_DOCKERFILE: &str = "instance.Dockerfile";
 
 /// The `pip` shim's file name; copied into base images as is, not rendered.
 const PIP: &str = "pip";
+/// The conda activation shim's file name; copied into base images as is, not rendered.
+const CONDA_ACTIVATE: &str = "conda-activate";
 
 const EMBEDDED: &[(&str, &str)] = &[
     (BaseVars::FILE, include_str!("../../dockerfiles/base.Dockerfile")),
@@ -98,6 +100,8 @@ pub struct Templates {
     env: Environment<'static>,
     /// The `pip` shim (`dockerfiles/pip`), part of every base image.
     pub pip: String,
+    /// `/opt/miniconda3/bin/activate` (`dockerfiles/conda-activate`): SWE-bench's activation path.
+    pub conda_activate: String,
 }
 
 impl Templates {
@@ -133,7 +137,9 @@ impl Templates {
             env.add_template_owned(*name, source).map_err(|e| invalid(name, &e))?;
         }
         let pip = read(PIP)?.unwrap_or_else(|| include_str!("../../dockerfiles/pip").to_string());
-        let templates = Self { env, pip };
+        let conda_activate =
+            read(CONDA_ACTIVATE)?.unwrap_or_else(|| include_str!("../../dockerfiles/conda-activate").to_string());
+        let templates = Self { env, pip, conda_activate };
         templates.render(&BaseVars::default())?;
         templates.render(&EnvVars::default())?;
         templates.render(&InstanceVars::default())?;

@@ -3,10 +3,13 @@
 //! and a hanging fix get their own outcomes; and every tampering route — an edit of the test
 //! file, a conftest.py that rewrites reports, pytest.ini addopts, sitecustomize.py, printed
 //! PASSED lines, `os._exit(0)` — is dropped and marked, or fails honestly. None resolves.
-//! Re-running the same predictions scores nothing again; no container is left.
+//! Re-running the same predictions scores nothing again; no container is left. The images also
+//! answer to SWE-bench's name and activation path, and an eval script in SWE-bench's shape runs
+//! in them unchanged.
 
 use serde_json::{json, Value};
-use swegym_build::docker::Engine;
+use swegym_build::cancel::Cancel;
+use swegym_build::docker::{Engine, RunSpec};
 use swegym_build::evaluate::workspace_label;
 use swegym_build::workspace::Workspace;
 
@@ -49,7 +52,9 @@ async fn evaluate_scores_gold_wrong_empty_hanging_and_tampering_patches() {
         let out = ctx.run(&args, &envs).await;
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
     }
-    let out = ctx.run(&build_args(recipes), &envs).await;
+    let mut args = build_args(recipes);
+    args.push("--swebench-tags");
+    let out = ctx.run(&args, &envs).await;
     assert!(out.status.success(), "build: {}\n{}", stdout(&out), stderr(&out));
     let out = ctx.run(&["validate", "--runs", "1", "--instance", "acme__calc-1"], &[]).await;
     assert!(out.status.success(), "validate: {}\n{}", stdout(&out), stderr(&out));
@@ -186,8 +191,31 @@ async fn evaluate_scores_gold_wrong_empty_hanging_and_tampering_patches() {
     let again: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!((again["scored"].clone(), again["unchanged"].clone()), (json!(0), json!(11)), "{again:#}");
 
-    // No container of this workspace is left, the hanging one included.
+    // SWE-bench's image contract: its image name, its activation path, /testbed, and an eval
+    // script in its shape, run unchanged after the model patch is applied its way.
+    let base_commit = first["base_commit"].as_str().unwrap();
+    let test_patch = first["test_patch"].as_str().unwrap();
+    let eval_sh = format!(
+        "#!/bin/bash\nset -uxo pipefail\nsource /opt/miniconda3/bin/activate\nconda activate testbed\ncd /testbed\n\
+         git config --global --add safe.directory /testbed\ngit status\ngit -c core.fileMode=false diff {base_commit}\n\
+         echo \"env=$CONDA_DEFAULT_ENV python=$(which python)\"\n\
+         git checkout {base_commit} tests/test_calc.py\ngit apply -v - <<'EOF_SWEGYM_TEST'\n{test_patch}\nEOF_SWEGYM_TEST\n\
+         : '>>>>> Start Test Output'\npytest -rA tests/test_calc.py\n: '>>>>> End Test Output'\n\
+         git checkout {base_commit} tests/test_calc.py\n"
+    );
+    let mut spec =
+        RunSpec::new("sweb.eval.x86_64.acme__calc-1:latest", "git apply -v /tmp/patch.diff && /bin/bash /eval.sh");
+    spec.workdir = Some("/testbed".into());
+    spec.files = vec![("/tmp/patch.diff".into(), gold.clone().into_bytes()), ("/eval.sh".into(), eval_sh.into_bytes())];
     let engine = Engine::connect().await.unwrap();
+    let run = engine.run(&spec, &Cancel::new()).await.unwrap();
+    assert_eq!(run.exit_code, Some(0), "{}", run.output);
+    assert!(run.output.contains("env=testbed python=/opt/venv/bin/python"), "{}", run.output);
+    let tests = run.output.split(">>>>> Start Test Output").nth(1).unwrap_or_default();
+    assert!(tests.contains("PASSED tests/test_calc.py::test_add"), "{}", run.output);
+    assert!(tests.contains("PASSED tests/test_calc.py::test_zero"), "{}", run.output);
+
+    // No container of this workspace is left, the hanging one included.
     let (key, value) = workspace_label(&Workspace::new(ctx.workspace()));
     let left = engine.remove_containers_with_label(&format!("{key}={value}")).await.unwrap();
     assert_eq!(left, 0, "containers left behind");
