@@ -107,12 +107,12 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
         Command::Serve(a) => {
             let opts = options::serve_options(a);
             let cx = open(Access::ReadWrite, None)?;
-            let s = crate::serve::serve(cx, &opts, |addr| {
+            let ready = |addr| {
                 // The first line of stdout: scripts and tests read the address from it.
                 println!("listening on http://{addr}");
                 let _ = std::io::Write::flush(&mut std::io::stdout());
-            })
-            .await?;
+            };
+            let s = crate::serve::serve(cx, &opts, ready, crate::serve::shutdown_signal()).await?;
             report(g.json, &s)
         }
         Command::Refresh(a) => {

@@ -328,8 +328,8 @@ fn router(shared: Arc<Shared>, max_body: usize) -> Router {
         .with_state(shared)
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or Ctrl-C: what the command line stops a server with.
+pub async fn shutdown_signal() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {
@@ -356,12 +356,13 @@ pub struct ServeSummary {
     pub swept_containers: usize,
 }
 
-/// Serves until SIGTERM or Ctrl-C. `ready` is called with the bound address once it listens (the
-/// CLI prints it; tests read it).
+/// Serves until `stop` resolves ([`shutdown_signal`] on the command line). `ready` is called
+/// with the bound address once it listens (the CLI prints it; tests read it).
 pub async fn serve(
     context: Context,
     opts: &ServeOptions,
     ready: impl FnOnce(SocketAddr),
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<ServeSummary, ServeError> {
     if !opts.listen.ip().is_loopback() && opts.token.is_none() {
         return Err(ServeError::NoToken(opts.listen));
@@ -394,7 +395,7 @@ pub async fn serve(
     let app = router(shared.clone(), opts.max_body);
     let cancel = shared.cancel.clone();
     let stopping = async move {
-        shutdown_signal().await;
+        stop.await;
         tracing::warn!("stopping: cancelling evaluations in flight (their containers are removed)");
         cancel.cancel();
     };
