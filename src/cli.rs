@@ -242,7 +242,8 @@ pub struct EvalLimitArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on. Off the loopback, SWEGYM_SERVE_TOKEN must be set.
+    /// Address to listen on. Off the loopback, SWEGYM_SERVE_TOKEN must be set (from the
+    /// environment only: clients send it as `Authorization: Bearer <token>`).
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
     pub listen: std::net::SocketAddr,
     /// Evaluations running at once (one container each).
@@ -258,9 +259,6 @@ pub struct ServeArgs {
     /// Largest request body, e.g. 10m; larger ones get 413.
     #[arg(long, default_value = "10m", value_name = "SIZE", value_parser = parse_size)]
     pub max_body: i64,
-    /// Bearer token clients must send (`Authorization: Bearer <token>`); required off the loopback.
-    #[arg(long, env = "SWEGYM_SERVE_TOKEN", hide_env_values = true, value_name = "TOKEN")]
-    pub token: Option<String>,
     /// Scores are stored under this run id.
     #[arg(long, default_value = "serve", value_name = "ID", value_parser = run_id)]
     pub run_id: String,

@@ -21,6 +21,8 @@ pub mod env {
     pub const GIT_URL: &str = "SWEGYM_GIT_URL";
     /// Log filter for stderr (tracing `EnvFilter` syntax), e.g. `swegym_build=debug`.
     pub const LOG: &str = "SWEGYM_LOG";
+    /// The bearer token `serve` requires (required off the loopback).
+    pub const SERVE_TOKEN: &str = "SWEGYM_SERVE_TOKEN";
 }
 
 /// Default GitHub REST API root.

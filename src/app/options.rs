@@ -118,7 +118,8 @@ pub(super) fn serve_options(a: &ServeArgs) -> ServeOptions {
         request_timeout: Duration::from_secs(a.request_timeout),
         max_body: usize::try_from(a.max_body).unwrap_or(usize::MAX),
         limits: eval_limits(&a.limits),
-        token: a.token.clone().filter(|t| !t.is_empty()),
+        // From the environment only: arguments are visible to other users in `ps`.
+        token: std::env::var(crate::workspace::env::SERVE_TOKEN).ok().filter(|t| !t.is_empty()),
         run_id: a.run_id.clone(),
     }
 }

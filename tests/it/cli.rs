@@ -189,6 +189,21 @@ async fn usage_errors_exit_2_and_say_what_to_do() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(stderr(&missing).contains("swegym-build mine"), "{}", stderr(&missing));
 
+    // serve off the loopback without a token: refused before anything listens.
+    let open = ctx.run(&["serve", "--listen", "0.0.0.0:0"], &[]).await;
+    assert_eq!(open.status.code(), Some(2), "{}", stderr(&open));
+    assert!(stderr(&open).contains("SWEGYM_SERVE_TOKEN"), "{}", stderr(&open));
+    let unreadable = ctx.run(&["evaluate", "--predictions", "/nonexistent/preds.jsonl"], &[]).await;
+    assert_eq!(unreadable.status.code(), Some(2));
+    assert!(
+        stderr(&unreadable).contains("cannot read the predictions /nonexistent/preds.jsonl"),
+        "{}",
+        stderr(&unreadable)
+    );
+    let run_id = ctx.run(&["evaluate", "--predictions", "p.jsonl", "--run-id", "../up"], &[]).await;
+    assert_eq!(run_id.status.code(), Some(2));
+    assert!(stderr(&run_id).contains("names a directory"), "{}", stderr(&run_id));
+
     let help = ctx.run(&["mine", "--help"], &[]).await;
     assert!(help.status.success());
     for needle in ["--repos <FILE>", "--since <DATE>", "--max-pulls <N>", "--jobs <N>", "--full", "GITHUB_API_URL"] {
