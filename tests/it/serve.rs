@@ -1,8 +1,8 @@
 //! `serve` under load, for real: the `acme/calc` fixture built and validated, a server started as
 //! its own process with a token, and 220 concurrent requests — the gold patch over and over, and
 //! new patches — fired at it. Every request is answered, 200 or 429 with Retry-After; repeats
-//! come from the cache; a wrong token gets 401 and a 50 MB body 413; SIGTERM stops it cleanly and
-//! no container is left.
+//! come from the cache; a wrong token gets 401 and a 50 MB body 413; SIGTERM during a hanging
+//! evaluation cancels it (503), stops the server cleanly, and no container is left.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -144,11 +144,43 @@ async fn serve_answers_every_concurrent_request_caches_repeats_and_stops_cleanly
     let health: Value = http.get(format!("{base}/healthz")).send().await.unwrap().json().await.unwrap();
     eprintln!("220 requests in {elapsed:?}: {ok} answered, {busy} turned away; {health}");
 
-    // SIGTERM: a clean stop, with its summary.
+    // SIGTERM while an evaluation hangs: it is cancelled, its container removed, its request
+    // answered 503, and the server stops with its summary.
+    let hanging = "diff --git a/calc/__init__.py b/calc/__init__.py\n--- a/calc/__init__.py\n+++ b/calc/__init__.py\n@@ -1,4 +1,5 @@\n __version__ = \"1.0.0\"\n \n def add(a, b):\n-    return a - b\n+    import time\n+    time.sleep(600)\n";
+    let in_flight = {
+        let (http, base) = (http.clone(), base.clone());
+        tokio::spawn(async move {
+            http.post(format!("{base}/v1/evaluations"))
+                .bearer_auth(TOKEN)
+                .json(&json!({"instance_id": "acme__calc-1", "patch": hanging}))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        })
+    };
+    let engine = Engine::connect().await.unwrap();
+    let (key, value) = workspace_label(&Workspace::new(ctx.workspace()));
+    let running = || async {
+        let out = std::process::Command::new("docker")
+            .args(["ps", "-q", "--filter", &format!("label={key}={value}")])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    let waited = Instant::now();
+    while running().await == 0 {
+        assert!(waited.elapsed() < Duration::from_secs(60), "the hanging evaluation never started");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let pid = child.id().expect("pid").to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let stopping = Instant::now();
     let status = tokio::time::timeout(Duration::from_secs(60), child.wait()).await.expect("stops").unwrap();
     assert!(status.success(), "{status:?}");
+    assert!(stopping.elapsed() < Duration::from_secs(30), "stopped in {:?}", stopping.elapsed());
+    assert_eq!(in_flight.await.unwrap().ok(), Some(503), "the cancelled request is answered");
+    assert_eq!(running().await, 0, "the hanging container is gone");
     let mut rest = String::new();
     while let Ok(Some(l)) = lines.next_line().await {
         rest.push_str(&l);
@@ -157,7 +189,5 @@ async fn serve_answers_every_concurrent_request_caches_repeats_and_stops_cleanly
     let summary: Value = serde_json::from_str(&rest).unwrap_or_else(|e| panic!("{e}: {rest}"));
     assert!(summary["evaluations"].as_u64().unwrap() >= 2, "{summary}");
     assert_eq!(summary["swept_containers"], 0, "{summary}");
-    let engine = Engine::connect().await.unwrap();
-    let (key, value) = workspace_label(&Workspace::new(ctx.workspace()));
     assert_eq!(engine.remove_containers_with_label(&format!("{key}={value}")).await.unwrap(), 0);
 }
