@@ -158,12 +158,14 @@ impl Display for PinSummary {
                     r.repo, r.incomplete
                 )?;
             }
-            for (id, ours, theirs) in &r.disagreements {
+            for d in &r.disagreements {
                 writeln!(
                     f,
-                    "{}: {id}: pinned {} but published {theirs}",
+                    "{}: {}: pinned {} but published {}",
                     r.repo,
-                    ours.as_deref().unwrap_or("nothing")
+                    d.instance_id,
+                    d.ours.as_deref().unwrap_or("nothing"),
+                    d.published
                 )?;
             }
             if let Some(e) = &r.error {
@@ -702,7 +704,11 @@ mod tests {
                 published_compared: 6,
                 published_agree: 5,
                 incomplete: 2,
-                disagreements: vec![("psf__requests-863".into(), None, "0.14".into())],
+                disagreements: vec![crate::pin::VersionDisagreement {
+                    instance_id: "psf__requests-863".into(),
+                    ours: None,
+                    published: "0.14".into(),
+                }],
                 error: None,
             }],
             pinned: 5,

@@ -38,6 +38,15 @@ pub enum PinError {
 }
 
 /// One repository's result.
+/// An imported instance whose published version is not the one we pinned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionDisagreement {
+    pub instance_id: String,
+    /// Ours; `None` when we found no version.
+    pub ours: Option<String>,
+    pub published: String,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RepoPinSummary {
     pub repo: String,
@@ -54,8 +63,8 @@ pub struct RepoPinSummary {
     /// Versions found (or not) in a shallow mirror whose history ends before the answer was
     /// certain: the reason on each pin says so.
     pub incomplete: u64,
-    /// A few disagreements: (instance, ours, published).
-    pub disagreements: Vec<(String, Option<String>, String)>,
+    /// A few disagreements with the published versions (at most 10).
+    pub disagreements: Vec<VersionDisagreement>,
     /// Why the repository could not be pinned at all (e.g. its mirror could not be cloned).
     pub error: Option<String>,
 }
@@ -163,7 +172,11 @@ pub fn pin(cx: &mut Context, opts: &PinOptions) -> Result<PinSummary, PinError> 
         let (compared, agree) = store.pin_agreement(&repo)?;
         rs.published_compared = compared;
         rs.published_agree = agree;
-        rs.disagreements = disagreements.into_iter().take(10).collect();
+        rs.disagreements = disagreements
+            .into_iter()
+            .take(10)
+            .map(|(instance_id, ours, published)| VersionDisagreement { instance_id, ours, published })
+            .collect();
         summary.pinned += rs.pinned;
         summary.not_found += rs.not_found;
         summary.repos.push(rs);

@@ -159,7 +159,8 @@ async fn pin_reads_file_regex_tag_and_metadata_versions_and_records_missing_ones
         (r("acme/filever")["published_agree"].clone(), r("acme/filever")["published_compared"].clone()),
         (2.into(), 3.into())
     );
-    assert_eq!(r("acme/filever")["disagreements"][0][0], "acme__filever-3");
+    let d = &r("acme/filever")["disagreements"][0];
+    assert_eq!((d["instance_id"].clone(), d["published"].clone()), ("acme__filever-3".into(), "1.4".into()), "{d}");
     assert_eq!(r("acme/tagged")["published_agree"], 1);
     drop(store);
 
