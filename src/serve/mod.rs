@@ -21,8 +21,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -317,6 +318,23 @@ async fn run_one(
     let _ = tx.send(Some(result));
 }
 
+/// A body announced larger than the limit is refused from its header, before a byte of it is
+/// read (a body without a length is cut off at the limit by [`DefaultBodyLimit`], also 413).
+async fn refuse_large_bodies(State(max): State<usize>, req: Request, next: Next) -> Response {
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match announced {
+        Some(len) if len > max as u64 => error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body has {len} bytes; at most {max} are accepted (--max-body)"),
+        ),
+        _ => next.run(req).await,
+    }
+}
+
 /// The routes, on `shared`.
 fn router(shared: Arc<Shared>, max_body: usize) -> Router {
     Router::new()
@@ -325,6 +343,7 @@ fn router(shared: Arc<Shared>, max_body: usize) -> Router {
         .route("/v1/instances", get(instances))
         .route("/v1/evaluations", post(evaluate))
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(max_body, refuse_large_bodies))
         .with_state(shared)
 }
 

@@ -92,8 +92,13 @@ impl Store {
         let mut store = Self { conn, path, _lock: lock };
         if access == Access::ReadWrite {
             store.migrate()?;
-        } else {
-            store.check_version()?;
+        } else if store.check_version()? < schema::MIGRATIONS.len() {
+            // Written by an older swegym-build: bring it up to date once (which needs the write
+            // lock for a moment), then read. Reading the old schema would fail on the first
+            // table or column it lacks.
+            drop(store);
+            drop(Self::open(ws, Access::ReadWrite)?);
+            return Self::open(ws, Access::ReadOnly);
         }
         Ok(store)
     }
@@ -216,6 +221,26 @@ pub(crate) fn parse_int_list(text: &str) -> Vec<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reader_of_a_database_from_an_older_version_upgrades_it_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::new(dir.path());
+        let latest = schema::MIGRATIONS.len();
+        {
+            // As the previous swegym-build left it: every migration but the last.
+            ws.create_dirs().unwrap();
+            let conn = Connection::open(ws.database()).unwrap();
+            conn.execute_batch("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at VARCHAR NOT NULL)")
+                .unwrap();
+            for (i, sql) in schema::MIGRATIONS[..latest - 1].iter().enumerate() {
+                conn.execute_batch(sql).unwrap();
+                conn.execute("INSERT INTO schema_version VALUES (?, 'then')", duckdb::params![(i + 1) as i64]).unwrap();
+            }
+        }
+        let reader = Store::open(&ws, Access::ReadOnly).unwrap();
+        assert_eq!(reader.schema_version().unwrap(), latest, "`status` on it works, after an upgrade");
+    }
 
     #[test]
     fn second_writer_gets_a_busy_error_naming_the_holder() {
