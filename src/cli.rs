@@ -220,13 +220,13 @@ pub struct EvaluateArgs {
     #[arg(long, default_value_t = 2, value_parser = at_least_one::<usize>)]
     pub jobs: usize,
     #[command(flatten)]
-    pub limits: EvalLimitArgs,
+    pub limits: ContainerLimitArgs,
 }
 
-/// Limits of one evaluation container (shared by `evaluate` and `serve`).
+/// Limits of one test container (shared by `validate`, `refresh`, `evaluate` and `serve`).
 #[derive(Debug, Args)]
-pub struct EvalLimitArgs {
-    /// Time limit of one evaluation (one container), in seconds.
+pub struct ContainerLimitArgs {
+    /// Time limit of one run (one container), in seconds.
     #[arg(long, default_value_t = 1800, value_name = "SECS", value_parser = at_least_one::<u64>)]
     pub timeout: u64,
     /// Memory limit per container, e.g. 4g, 512m.
@@ -263,7 +263,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "serve", value_name = "ID", value_parser = run_id)]
     pub run_id: String,
     #[command(flatten)]
-    pub limits: EvalLimitArgs,
+    pub limits: ContainerLimitArgs,
 }
 
 /// A run id: letters, digits, `-`, `_` and `.` (it names a directory).
@@ -375,18 +375,8 @@ pub struct RunLimitArgs {
     /// Runs per phase; a test whose outcome differs between runs is flaky.
     #[arg(long, default_value_t = 3, value_name = "K", value_parser = at_least_one::<u32>)]
     pub runs: u32,
-    /// Time limit of one run (one container), in seconds.
-    #[arg(long, default_value_t = 1800, value_name = "SECS", value_parser = at_least_one::<u64>)]
-    pub timeout: u64,
-    /// Memory limit per container, e.g. 4g, 512m.
-    #[arg(long, default_value = "4g", value_name = "SIZE", value_parser = parse_size)]
-    pub memory: i64,
-    /// Process limit per container.
-    #[arg(long, default_value_t = 1024, value_name = "N", value_parser = at_least_one::<i64>)]
-    pub pids: i64,
-    /// CPUs per container (fractions allowed).
-    #[arg(long, default_value_t = 1.0, value_name = "N", value_parser = positive_number)]
-    pub cpus: f64,
+    #[command(flatten)]
+    pub container: ContainerLimitArgs,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -558,6 +548,6 @@ mod tests {
         }
         let ok = parse(&["validate", "--jobs", "3", "--cpus", "0.5", "--memory", "512m"]).expect("valid");
         let Command::Validate(v) = ok.command else { panic!("validate") };
-        assert_eq!((v.jobs, v.limits.cpus, v.limits.memory), (3, 0.5, 512 << 20));
+        assert_eq!((v.jobs, v.limits.container.cpus, v.limits.container.memory), (3, 0.5, 512 << 20));
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::{
-    EvalLimitArgs, EvaluateArgs, GitHubArgs, HistoryArg, ImageArgs, RefreshArgs, RunLimitArgs, ServeArgs,
+    ContainerLimitArgs, EvaluateArgs, GitHubArgs, HistoryArg, ImageArgs, RefreshArgs, RunLimitArgs, ServeArgs,
 };
 use crate::error::Error;
 use crate::evaluate::{EvaluateOptions, Limits};
@@ -83,10 +83,10 @@ pub(super) fn validate_options(
         filter,
         jobs,
         runs: limits.runs,
-        timeout: Duration::from_secs(limits.timeout),
-        memory_bytes: limits.memory,
-        pids: limits.pids,
-        nano_cpus: (limits.cpus * 1e9) as i64,
+        timeout: Duration::from_secs(limits.container.timeout),
+        memory_bytes: limits.container.memory,
+        pids: limits.container.pids,
+        nano_cpus: (limits.container.cpus * 1e9) as i64,
         force,
     }
 }
@@ -101,7 +101,7 @@ pub(super) fn evaluate_options(ws: &Workspace, a: &EvaluateArgs) -> EvaluateOpti
     }
 }
 
-fn eval_limits(a: &EvalLimitArgs) -> Limits {
+fn eval_limits(a: &ContainerLimitArgs) -> Limits {
     Limits {
         timeout: Duration::from_secs(a.timeout),
         memory_bytes: a.memory,

@@ -109,6 +109,24 @@ pub struct RunOutput {
     pub files: Vec<(String, Vec<u8>)>,
 }
 
+impl RunOutput {
+    /// The collected file `name` of directory `dir`, if the run left it.
+    pub fn file_in(&self, dir: &str, name: &str) -> Option<&[u8]> {
+        let path = format!("{dir}/{name}");
+        self.files.iter().find(|(p, _)| *p == path).map(|(_, b)| b.as_slice())
+    }
+
+    /// That file as text (invalid UTF-8 replaced).
+    pub fn text_in(&self, dir: &str, name: &str) -> Option<String> {
+        self.file_in(dir, name).map(|b| String::from_utf8_lossy(b).into_owned())
+    }
+
+    /// That file as a number (an exit code, a time), if it holds one.
+    pub fn number_in(&self, dir: &str, name: &str) -> Option<f64> {
+        self.text_in(dir, name).and_then(|t| t.trim().parse().ok())
+    }
+}
+
 /// A connected engine.
 #[derive(Debug, Clone)]
 pub struct Engine {

@@ -258,19 +258,6 @@ fn mypy_args(wanted: &[String]) -> Vec<String> {
     files
 }
 
-fn file<'a>(out: &'a RunOutput, name: &str) -> Option<&'a [u8]> {
-    let path = format!("{DIR}/{name}");
-    out.files.iter().find(|(p, _)| *p == path).map(|(_, b)| b.as_slice())
-}
-
-fn text(out: &RunOutput, name: &str) -> Option<String> {
-    file(out, name).map(|b| String::from_utf8_lossy(b).into_owned())
-}
-
-fn number(out: &RunOutput, name: &str) -> Option<f64> {
-    text(out, name).and_then(|t| t.trim().parse().ok())
-}
-
 /// A test counts as passing as SWE-bench counts it: PASSED, or an expected failure (XFAIL).
 fn passes(status: TestStatus) -> bool {
     matches!(status, TestStatus::Passed | TestStatus::XFail)
@@ -278,22 +265,22 @@ fn passes(status: TestStatus) -> bool {
 
 /// Fills `record` from a finished run.
 fn read_outcome(record: &mut EvaluationRecord, target: &ScoringTarget, out: &RunOutput, timeout: Duration) {
-    let applied = text(out, out::APPLIED_WITH).map(|t| t.trim().to_string());
+    let applied = out.text_in(DIR, out::APPLIED_WITH).map(|t| t.trim().to_string());
     record.applied_with = applied.clone().filter(|a| a == "git" || a == "patch");
     if applied.as_deref() == Some("none") {
         record.status = Status::PatchDoesNotApply.to_string();
-        record.detail = Some(last_lines(&text(out, out::APPLY_MODEL_OUT).unwrap_or_default(), 8));
+        record.detail = Some(last_lines(&out.text_in(DIR, out::APPLY_MODEL_OUT).unwrap_or_default(), 8));
         return;
     }
-    if number(out, out::APPLY_TEST_RC).is_some_and(|rc| rc != 0.0) {
+    if out.number_in(DIR, out::APPLY_TEST_RC).is_some_and(|rc| rc != 0.0) {
         record.detail = Some(format!(
             "the instance's test patch does not apply after the model's patch: {}",
-            last_lines(&text(out, out::APPLY_TEST_OUT).unwrap_or_default(), 6)
+            last_lines(&out.text_in(DIR, out::APPLY_TEST_OUT).unwrap_or_default(), 6)
         ));
         return;
     }
-    let results = text(out, out::RESULTS).map(|t| parse_results(&t));
-    if let (Some(a), Some(b)) = (number(out, out::T0), number(out, out::T1)) {
+    let results = out.text_in(DIR, out::RESULTS).map(|t| parse_results(&t));
+    if let (Some(a), Some(b)) = (out.number_in(DIR, out::T0), out.number_in(DIR, out::T1)) {
         record.test_seconds = (b >= a).then_some(b - a);
     }
     if out.timed_out {
@@ -306,8 +293,8 @@ fn read_outcome(record: &mut EvaluationRecord, target: &ScoringTarget, out: &Run
     }
     let Some(results) = results else {
         // The log is never read for results: printed PASSED lines cannot pass for them.
-        let log = text(out, out::TEST_LOG).unwrap_or_else(|| out.output.clone());
-        match number(out, out::TEST_RC) {
+        let log = out.text_in(DIR, out::TEST_LOG).unwrap_or_else(|| out.output.clone());
+        match out.number_in(DIR, out::TEST_RC) {
             Some(rc) => {
                 record.status = Status::Unresolved.to_string();
                 record.detail = Some(format!("no test reported a result (exit {rc}):\n{}", last_lines(&log, 10)));

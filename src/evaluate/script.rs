@@ -3,7 +3,7 @@
 //! validation, the `-rA` text is never a fallback: without the plugin's records, no test passed.
 
 use crate::docker::sh_quote;
-use crate::testlog::plugin::{PLUGIN_MODULE, PLUGIN_SOURCE, RESULTS_ENV};
+use crate::testlog::plugin::{run_lines, PLUGIN_MODULE, PLUGIN_SOURCE};
 
 /// Inputs and outputs of an evaluation live here inside the container.
 pub const DIR: &str = "/tmp/swegym-eval";
@@ -73,17 +73,7 @@ pub fn plan(
         out::APPLY_TEST_OUT,
         out::APPLY_TEST_RC
     ));
-    s.push_str(&format!(
-        "site=$(python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])' 2>/dev/null) && cp $D/{m}.py \"$site/\" || export PYTHONPATH=\"$D${{PYTHONPATH:+:$PYTHONPATH}}\"\n",
-        m = PLUGIN_MODULE
-    ));
-    s.push_str(&format!(
-        "export {RESULTS_ENV}=$D/{} PYTEST_ADDOPTS=\"-p {PLUGIN_MODULE} ${{PYTEST_ADDOPTS:-}}\" PYTHONHASHSEED=1\n",
-        out::RESULTS
-    ));
-    s.push_str(&format!("date +%s.%N > $D/{}\n", out::T0));
-    s.push_str(&format!("sh $D/command.sh > $D/{} 2>&1; echo $? > $D/{}\n", out::TEST_LOG, out::TEST_RC));
-    s.push_str(&format!("date +%s.%N > $D/{}\n", out::T1));
+    s.push_str(&run_lines(1, out::RESULTS, out::TEST_LOG, out::TEST_RC, out::T0, out::T1));
     let collect = [
         out::APPLIED_WITH,
         out::APPLY_MODEL_OUT,

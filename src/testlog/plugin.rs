@@ -37,6 +37,22 @@ pub const PLUGIN_FILE: &str = "swegym_results.py";
 /// Environment variable with the path of the results file.
 pub const RESULTS_ENV: &str = "SWEGYM_RESULTS";
 
+/// Shell lines that run `sh $D/command.sh` under the plugin: the plugin (already at
+/// `$D/swegym_results.py`) goes where the environment's own Python finds it, whatever PYTHONPATH
+/// the test command sets; `PYTEST_ADDOPTS` loads it in every pytest since 3.0; `PYTHONHASHSEED`
+/// is `seed`. Writes, under `$D`: `results` (the records), `log` (everything printed), `rc` (the
+/// command's exit code), `t0` and `t1` (start and end, seconds since the epoch). `$D` must be set.
+pub fn run_lines(seed: u32, results: &str, log: &str, rc: &str, t0: &str, t1: &str) -> String {
+    let m = PLUGIN_MODULE;
+    format!(
+        "site=$(python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])' 2>/dev/null) && cp $D/{m}.py \"$site/\" || export PYTHONPATH=\"$D${{PYTHONPATH:+:$PYTHONPATH}}\"\n\
+         export {RESULTS_ENV}=$D/{results} PYTEST_ADDOPTS=\"-p {m} ${{PYTEST_ADDOPTS:-}}\" PYTHONHASHSEED={seed}\n\
+         date +%s.%N > $D/{t0}\n\
+         sh $D/command.sh > $D/{log} 2>&1; echo $? > $D/{rc}\n\
+         date +%s.%N > $D/{t1}\n"
+    )
+}
+
 /// What a results file says.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResultsFile {

@@ -315,28 +315,15 @@ struct RunResult {
     log_tail: String,
 }
 
-fn file<'a>(out: &'a RunOutput, name: &str) -> Option<&'a [u8]> {
-    let path = format!("{DIR}/{name}");
-    out.files.iter().find(|(p, _)| *p == path).map(|(_, b)| b.as_slice())
-}
-
-fn text(out: &RunOutput, name: &str) -> Option<String> {
-    file(out, name).map(|b| String::from_utf8_lossy(b).into_owned())
-}
-
-fn number(out: &RunOutput, name: &str) -> Option<f64> {
-    text(out, name).and_then(|t| t.trim().parse().ok())
-}
-
 /// Reads a finished run. The structured results are authoritative; the `-rA` log is parsed only
 /// when the plugin wrote nothing at all (it could not be loaded).
 fn read_run(out: &RunOutput, phase: Phase, run: u32, seconds: f64, log_path: Option<&Path>) -> RunResult {
-    let rc = |name: &str| number(out, name).map(|v| v as i64);
-    let log = text(out, out::TEST_LOG).unwrap_or_default();
+    let rc = |name: &str| out.number_in(DIR, name).map(|v| v as i64);
+    let log = out.text_in(DIR, out::TEST_LOG).unwrap_or_default();
     let (outcome, apply_output) = if rc(out::APPLY_TEST_RC).is_some_and(|c| c != 0) {
-        ("test_patch_does_not_apply", text(out, out::APPLY_TEST_OUT).unwrap_or_default())
+        ("test_patch_does_not_apply", out.text_in(DIR, out::APPLY_TEST_OUT).unwrap_or_default())
     } else if rc(out::APPLY_GOLD_RC).is_some_and(|c| c != 0) {
-        ("patch_does_not_apply", text(out, out::APPLY_GOLD_OUT).unwrap_or_default())
+        ("patch_does_not_apply", out.text_in(DIR, out::APPLY_GOLD_OUT).unwrap_or_default())
     } else if out.timed_out {
         ("timeout", String::new())
     } else if rc(out::TEST_RC).is_none() {
@@ -344,7 +331,7 @@ fn read_run(out: &RunOutput, phase: Phase, run: u32, seconds: f64, log_path: Opt
     } else {
         ("ran", String::new())
     };
-    let (report, running, collect_errors, source) = match text(out, out::RESULTS) {
+    let (report, running, collect_errors, source) = match out.text_in(DIR, out::RESULTS) {
         Some(t) => {
             let r = parse_results(&t);
             (r.tests, r.running, r.collect_errors, "plugin")
@@ -352,7 +339,7 @@ fn read_run(out: &RunOutput, phase: Phase, run: u32, seconds: f64, log_path: Opt
         None if !log.is_empty() => (parse_log(&log), None, vec![], "log"),
         None => (TestReport::new(), None, vec![], "none"),
     };
-    let test_seconds = match (number(out, out::T0), number(out, out::T1)) {
+    let test_seconds = match (out.number_in(DIR, out::T0), out.number_in(DIR, out::T1)) {
         (Some(a), Some(b)) if b >= a => Some(b - a),
         _ => None,
     };
@@ -421,7 +408,7 @@ async fn validate_one(cx: &Ctx<'_>, job: &Job) -> Result<(ValidationRecord, Vec<
             let out = cx.engine.run(&spec, &cx.cancel).await?;
             let seconds = started.elapsed().as_secs_f64();
             let log_path = dir.join(format!("{}-{run}.log", phase.as_str()));
-            let log_written = match file(&out, out::TEST_LOG) {
+            let log_written = match out.file_in(DIR, out::TEST_LOG) {
                 Some(bytes) => std::fs::write(&log_path, bytes).is_ok(),
                 None => std::fs::write(&log_path, out.output.as_bytes()).is_ok(),
             };

@@ -7,7 +7,7 @@
 use crate::diff::{touched_test_files, Patch};
 use crate::docker::sh_quote;
 use crate::recipe::{EnvSpec, TestSelection};
-use crate::testlog::plugin::{PLUGIN_MODULE, PLUGIN_SOURCE, RESULTS_ENV};
+use crate::testlog::plugin::{run_lines, PLUGIN_MODULE, PLUGIN_SOURCE};
 
 /// Inputs and outputs of a run live here inside the container.
 pub const DIR: &str = "/tmp/swegym-validate";
@@ -143,19 +143,7 @@ pub fn plan(
             out::APPLY_GOLD_RC
         ));
     }
-    // The plugin goes where the environment's own Python finds it, whatever PYTHONPATH the test
-    // command sets; PYTEST_ADDOPTS loads it in every pytest since 3.0.
-    s.push_str(&format!(
-        "site=$(python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])' 2>/dev/null) && cp $D/{m}.py \"$site/\" || export PYTHONPATH=\"$D${{PYTHONPATH:+:$PYTHONPATH}}\"\n",
-        m = PLUGIN_MODULE
-    ));
-    s.push_str(&format!(
-        "export {RESULTS_ENV}=$D/{} PYTEST_ADDOPTS=\"-p {PLUGIN_MODULE} ${{PYTEST_ADDOPTS:-}}\" PYTHONHASHSEED={run}\n",
-        out::RESULTS
-    ));
-    s.push_str(&format!("date +%s.%N > $D/{}\n", out::T0));
-    s.push_str(&format!("sh $D/command.sh > $D/{} 2>&1; echo $? > $D/{}\n", out::TEST_LOG, out::TEST_RC));
-    s.push_str(&format!("date +%s.%N > $D/{}\n", out::T1));
+    s.push_str(&run_lines(run, out::RESULTS, out::TEST_LOG, out::TEST_RC, out::T0, out::T1));
     let collect = [
         out::APPLY_TEST_RC,
         out::APPLY_TEST_OUT,

@@ -97,6 +97,30 @@ pub fn calc() -> Calc {
     Calc { root, recipes, jsonl, bases: vec![c1, c3] }
 }
 
+/// The fixture imported, pinned, built (`build_args` and `extra`) and validated once (one run per
+/// phase) in `ctx`'s workspace; returns it with its first row (acme__calc-1) as published.
+pub async fn calc_validated(ctx: &TestContext, extra: &[&str]) -> (Calc, Value) {
+    let fx = calc();
+    let url = git_url(fx.root.path());
+    let envs = [("SWEGYM_GIT_URL", url.as_str())];
+    let recipes = fx.recipes.to_str().unwrap();
+    let mut build = build_args(recipes);
+    build.extend_from_slice(extra);
+    let steps = [
+        vec!["import", fx.jsonl.to_str().unwrap()],
+        vec!["pin", "--recipes", recipes],
+        build,
+        vec!["validate", "--runs", "1"],
+    ];
+    for args in steps {
+        let out = ctx.run(&args, &envs).await;
+        assert!(out.status.success(), "{args:?}: {}\n{}", stdout(&out), stderr(&out));
+    }
+    let rows = std::fs::read_to_string(&fx.jsonl).unwrap();
+    let first: Value = serde_json::from_str(rows.lines().next().unwrap()).unwrap();
+    (fx, first)
+}
+
 /// Docker tests run one at a time: they share the base image, which the first one builds.
 pub static DOCKER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 

@@ -13,8 +13,7 @@ use swegym_build::docker::{Engine, RunSpec};
 use swegym_build::evaluate::workspace_label;
 use swegym_build::workspace::Workspace;
 
-use crate::build::{build_args, calc, DOCKER};
-use crate::support::fixture_repo::git_url;
+use crate::build::{calc_validated, DOCKER};
 use crate::support::{stderr, stdout, TestContext};
 
 /// calc/__init__.py at the first instance's base commit: `add` subtracts.
@@ -44,23 +43,7 @@ const WRONG: &str = "def add(a, b):\n    return a * b\n";
 async fn evaluate_scores_gold_wrong_empty_hanging_and_tampering_patches() {
     let _one = DOCKER.lock().await;
     let ctx = TestContext::new().await;
-    let fx = calc();
-    let url = git_url(fx.root.path());
-    let envs = [("SWEGYM_GIT_URL", url.as_str())];
-    let recipes = fx.recipes.to_str().unwrap();
-    for args in [vec!["import", fx.jsonl.to_str().unwrap()], vec!["pin", "--recipes", recipes]] {
-        let out = ctx.run(&args, &envs).await;
-        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    }
-    let mut args = build_args(recipes);
-    args.push("--swebench-tags");
-    let out = ctx.run(&args, &envs).await;
-    assert!(out.status.success(), "build: {}\n{}", stdout(&out), stderr(&out));
-    let out = ctx.run(&["validate", "--runs", "1", "--instance", "acme__calc-1"], &[]).await;
-    assert!(out.status.success(), "validate: {}\n{}", stdout(&out), stderr(&out));
-
-    let rows = std::fs::read_to_string(&fx.jsonl).unwrap();
-    let first: Value = serde_json::from_str(rows.lines().next().unwrap()).unwrap();
+    let (fx, first) = calc_validated(&ctx, &["--swebench-tags"]).await;
     let gold = first["patch"].as_str().unwrap().to_string();
     let test_edit = "diff --git a/tests/test_calc.py b/tests/test_calc.py\n--- a/tests/test_calc.py\n+++ b/tests/test_calc.py\n@@ -1,4 +1,4 @@\n from calc import add\n \n def test_zero():\n-    assert add(0, 0) == 0\n+    assert True\n";
     let conftest = "import pytest\n\n@pytest.hookimpl(hookwrapper=True)\ndef pytest_runtest_makereport(item, call):\n    outcome = yield\n    report = outcome.get_result()\n    report.outcome = 'passed'\n";

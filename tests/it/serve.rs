@@ -13,9 +13,8 @@ use swegym_build::evaluate::workspace_label;
 use swegym_build::workspace::Workspace;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-use crate::build::{build_args, calc, DOCKER};
-use crate::support::fixture_repo::git_url;
-use crate::support::{stderr, stdout, TestContext};
+use crate::build::{calc_validated, DOCKER};
+use crate::support::TestContext;
 
 const TOKEN: &str = "s3cret-reward-token";
 
@@ -30,20 +29,7 @@ fn wrong_fix(n: usize) -> String {
 async fn serve_answers_every_concurrent_request_caches_repeats_and_stops_cleanly() {
     let _one = DOCKER.lock().await;
     let ctx = TestContext::new().await;
-    let fx = calc();
-    let url = git_url(fx.root.path());
-    let envs = [("SWEGYM_GIT_URL", url.as_str())];
-    let recipes = fx.recipes.to_str().unwrap();
-    for args in [vec!["import", fx.jsonl.to_str().unwrap()], vec!["pin", "--recipes", recipes]] {
-        let out = ctx.run(&args, &envs).await;
-        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    }
-    let out = ctx.run(&build_args(recipes), &envs).await;
-    assert!(out.status.success(), "build: {}\n{}", stdout(&out), stderr(&out));
-    let out = ctx.run(&["validate", "--runs", "1"], &[]).await;
-    assert!(out.status.success(), "validate: {}\n{}", stdout(&out), stderr(&out));
-    let rows = std::fs::read_to_string(&fx.jsonl).unwrap();
-    let first: Value = serde_json::from_str(rows.lines().next().unwrap()).unwrap();
+    let (_fx, first) = calc_validated(&ctx, &[]).await;
     let gold = first["patch"].as_str().unwrap().to_string();
 
     let mut server = ctx.cmd();
