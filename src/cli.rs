@@ -364,6 +364,11 @@ pub struct ImageArgs {
     /// `/opt/miniconda3/bin/activate` (`conda activate testbed` selects the venv) and `/testbed`.
     #[arg(long)]
     pub swebench_tags: bool,
+    /// Keep images whose installs could only resolve WITHOUT the dependency cut-off date (the pip
+    /// shim's last fallback). By default such an image fails its `dated` check, naming the install
+    /// that went undated, so an environment is never silently "as of today".
+    #[arg(long)]
+    pub allow_undated: bool,
     /// Time limit for each image's check container, in seconds.
     #[arg(long, default_value_t = 600, value_name = "SECS", value_parser = at_least_one::<u64>)]
     pub check_timeout: u64,

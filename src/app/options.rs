@@ -70,6 +70,7 @@ pub(super) fn image_options(
         envs_only,
         check_timeout: Duration::from_secs(image.check_timeout),
         swebench_tags: image.swebench_tags,
+        allow_undated: image.allow_undated,
     })
 }
 

@@ -196,6 +196,15 @@ impl Engine {
         self.docker.tag_image(name, Some(opts)).await.map_err(api)
     }
 
+    /// Removes the tag `name` only: the image stays under its other tags.
+    pub async fn untag(&self, name: &str) -> Result<(), DockerError> {
+        let opts = RemoveImageOptionsBuilder::default().force(false).noprune(true).build();
+        match self.docker.remove_image(name, Some(opts), None).await {
+            Ok(_) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            Err(e) => Err(api(e)),
+        }
+    }
+
     pub async fn remove_image(&self, name: &str) -> Result<(), DockerError> {
         let opts = RemoveImageOptionsBuilder::default().force(true).build();
         match self.docker.remove_image(name, Some(opts), None).await {

@@ -117,6 +117,9 @@ pub(super) async fn build_env(
         return fail(store, record, error);
     };
     record.env_spec = Some(spec.to_json());
+    // What the recipe asks for now (the versions table keeps what pin chose, which a recipe edit
+    // since may have changed).
+    record.python_wanted = Some(spec.python.to_string());
     let base = match ensure_base(cx, store, spec.python).await {
         Ok(b) => b,
         Err(BuildError::Docker(DockerError::Interrupted)) => return Err(DockerError::Interrupted.into()),
@@ -129,15 +132,28 @@ pub(super) async fn build_env(
     record.tag = plan.tag.clone();
     let base_size = cx.engine.image(&base.tag).await?.map(|i| i.size).unwrap_or(0);
     if !cx.opts.force {
-        if let (Some(img), Some(prev)) = (cx.engine.image(&plan.tag).await?, store.image(&plan.tag)?) {
-            if prev.status == BuildStatus::Built {
-                if prev.env_spec.is_none() {
-                    // Recorded before images kept their spec: keep it now, for `validate`.
-                    store.write_image(&ImageRecord { env_spec: record.env_spec, ..prev.clone() })?;
+        if let Some(img) = cx.engine.image(&plan.tag).await? {
+            let reused = match store.image(&plan.tag)? {
+                Some(prev) if prev.status == BuildStatus::Built => {
+                    if prev.env_spec.is_none() {
+                        // Recorded before images kept their spec: keep it now, for `validate`.
+                        store.write_image(&ImageRecord { env_spec: record.env_spec.clone(), ..prev.clone() })?;
+                    }
+                    Some(prev)
                 }
+                // Built by another workspace on this engine: a tag only ever names an image that
+                // passed its checks (a failed one is untagged), so adopt it.
+                None => {
+                    let adopted = adopt(record.clone(), &img, base_size);
+                    store.write_image(&adopted)?;
+                    Some(adopted)
+                }
+                Some(_) => None,
+            };
+            if let Some(r) = reused {
                 let env =
                     EnvImage { tag: plan.tag, size: img.size, recipe, spec, python_used: record.python_used.clone() };
-                return Ok((ImageOutcome::new(&prev, ImageState::Reused), Some(env)));
+                return Ok((ImageOutcome::new(&r, ImageState::Reused), Some(env)));
             }
         }
     }
@@ -162,4 +178,15 @@ pub(super) async fn build_env(
     let size = record.size_bytes.unwrap_or(0) + base_size;
     let env = EnvImage { tag: plan.tag, size, recipe, spec, python_used: record.python_used.clone() };
     Ok((ImageOutcome::new(&record, ImageState::Built), Some(env)))
+}
+
+/// The record of an image another workspace built on this engine, adopted as built.
+pub(super) fn adopt(record: ImageRecord, img: &crate::docker::ImageInfo, parent_size: u64) -> ImageRecord {
+    ImageRecord {
+        image_id: Some(img.id.clone()),
+        size_bytes: Some(img.size.saturating_sub(parent_size)),
+        status: BuildStatus::Built,
+        error: None,
+        ..record
+    }
 }

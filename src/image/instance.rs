@@ -136,6 +136,26 @@ async fn build_instance(
 ) -> Result<Done, BuildError> {
     let t = Instant::now();
     let spec_json = env.spec.to_json();
+    let log = log_path(cx.ws, &plan.tag);
+    let mut record = ImageRecord {
+        repo: Some(inst.repo.clone()),
+        version: Some(v.version.clone()),
+        instance_id: Some(inst.instance_id.clone()),
+        parent: Some(env.tag.clone()),
+        python_wanted: Some(env.spec.python.to_string()),
+        python_used: env.python_used.clone(),
+        recipe: Some(recipe_label(Some(&env.recipe))),
+        env_spec: Some(spec_json.clone()),
+        log_path: Some(log.display().to_string()),
+        ..ImageRecord::new(&plan.tag, ImageTier::Instance)
+    };
+    if prev.is_none() && !cx.opts.force {
+        // Built by another workspace on this engine (tags name only checked images): adopt it.
+        if let Some(img) = cx.engine.image(&plan.tag).await? {
+            let adopted = super::env::adopt(record, &img, env.size);
+            return Ok(Done { outcome: ImageOutcome::new(&adopted, ImageState::Reused), record: Some(adopted) });
+        }
+    }
     if let Some(prev) = prev {
         if cx.engine.image(&plan.tag).await?.is_some() {
             let outcome = ImageOutcome::new(&prev, ImageState::Reused);
@@ -150,19 +170,6 @@ async fn build_instance(
             return Ok(Done { outcome, record });
         }
     }
-    let log = log_path(cx.ws, &plan.tag);
-    let mut record = ImageRecord {
-        repo: Some(inst.repo.clone()),
-        version: Some(v.version.clone()),
-        instance_id: Some(inst.instance_id.clone()),
-        parent: Some(env.tag.clone()),
-        python_wanted: Some(v.python.clone()),
-        python_used: env.python_used.clone(),
-        recipe: Some(recipe_label(Some(&env.recipe))),
-        env_spec: Some(spec_json),
-        log_path: Some(log.display().to_string()),
-        ..ImageRecord::new(&plan.tag, ImageTier::Instance)
-    };
     let fail = |mut record: ImageRecord, error: String| {
         record.error = Some(error);
         record.seconds = t.elapsed().as_secs_f64();

@@ -59,6 +59,9 @@ pub struct BuildOptions {
     /// Also tag each instance image `sweb.eval.x86_64.<instance id>:latest`, as SWE-bench's
     /// harness names them.
     pub swebench_tags: bool,
+    /// Keep images whose installs fell back to resolving without the cut-off date (the `dated`
+    /// check then passes and says so) instead of failing them.
+    pub allow_undated: bool,
 }
 
 /// SWE-bench's local name for an instance's image (`sweb.eval.x86_64.<id, lowercase>`, `latest`).
@@ -285,10 +288,14 @@ async fn build_and_check(
     parent_size: u64,
 ) -> Result<Result<(), Failure>, BuildError> {
     let tag = record.tag.clone();
+    // Built under a staging tag and given its real one only once its checks pass: a run killed
+    // in between leaves an `…-unchecked` tag, never a real tag on an unchecked image (real tags
+    // are reused, and adopted by other workspaces, on that promise).
+    let staging = format!("{tag}-unchecked");
     let built = match how {
-        HowBuilt::Dockerfile(context) => cx.engine.build(&tag, context, &HashMap::new(), log, cx.cancel).await,
+        HowBuilt::Dockerfile(context) => cx.engine.build(&staging, context, &HashMap::new(), log, cx.cancel).await,
         HowBuilt::Committed { run, archive, labels } => {
-            cx.engine.commit_run(&run, archive, &tag, labels, log, cx.cancel).await
+            cx.engine.commit_run(&run, archive, &staging, labels, log, cx.cancel).await
         }
     };
     match built {
@@ -296,19 +303,22 @@ async fn build_and_check(
         Err(DockerError::Interrupted) => return Err(DockerError::Interrupted.into()),
         Err(e) => return Ok(Err(format!("{e}\n  likely cause: {}", script::likely_cause(log)))),
     }
-    let checks = match run_checks(cx, &tag, package, instance).await {
+    let checks = match run_checks(cx, &staging, package, instance).await {
         Ok(c) => c,
         Err(e) => {
-            cx.engine.remove_image(&tag).await?;
+            cx.engine.remove_image(&staging).await?;
             return Err(e);
         }
     };
     let bad = checks.iter().find(|c| !c.ok).map(|c| format!("check `{}` failed: {}", c.name, c.detail));
     record.checks = checks;
     if let Some(msg) = bad {
-        cx.engine.remove_image(&tag).await?;
+        cx.engine.remove_image(&staging).await?;
         return Ok(Err(msg));
     }
+    let (repo, version) = tag.rsplit_once(':').unwrap_or((tag.as_str(), "latest"));
+    cx.engine.tag(&staging, repo, version).await?;
+    cx.engine.untag(&staging).await?;
     let size = cx.engine.image(&tag).await?.map(|i| i.size).unwrap_or(0);
     record.size_bytes = Some(size.saturating_sub(parent_size));
     record.status = BuildStatus::Built;
@@ -323,7 +333,8 @@ async fn run_checks(
     package: &str,
     instance: Option<(&RawInstance, &EnvSpec)>,
 ) -> Result<Vec<Check>, BuildError> {
-    let plan = script::checks(package, instance.map(|(i, s)| (i, s.test_selection == TestSelection::Files)));
+    let by_files = instance.map(|(i, s)| (i, s.test_selection == TestSelection::Files));
+    let plan = script::checks(package, by_files, cx.opts.allow_undated);
     let mut spec = RunSpec::new(tag, &plan.script);
     spec.timeout = cx.opts.check_timeout;
     spec.workdir = Some("/testbed".into());

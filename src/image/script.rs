@@ -70,12 +70,24 @@ pub struct CheckPlan {
 const DIR: &str = "/tmp/swegym-checks";
 
 /// The check script. `instance` = (the instance, whether its tests are selected by file).
-pub fn checks(package: &str, instance: Option<(&RawInstance, bool)>) -> CheckPlan {
-    let mut names = vec!["import".to_string()];
-    let mut files = vec![(
-        format!("{DIR}/import.sh"),
-        format!("python -c {}\n", sh_quote(&format!("import {package}"))).into_bytes(),
-    )];
+pub fn checks(package: &str, instance: Option<(&RawInstance, bool)>, allow_undated: bool) -> CheckPlan {
+    let mut names = vec!["import".to_string(), "dated".to_string()];
+    let undated = if allow_undated {
+        "echo 'allowed by --allow-undated:'; cat"
+    } else {
+        "echo 'installs resolved WITHOUT the dependency cut-off date (uv and dated pip both failed; see the build log); fix the recipe, or build with --allow-undated:'; cat"
+    };
+    let exit = if allow_undated { "exit 0" } else { "exit 1" };
+    let mut files = vec![
+        (format!("{DIR}/import.sh"), format!("python -c {}\n", sh_quote(&format!("import {package}"))).into_bytes()),
+        (
+            format!("{DIR}/dated.sh"),
+            format!(
+                "f=/opt/swegym/undated.log\n[ -s $f ] || {{ echo 'every install step resolved as of the cut-off date'; exit 0; }}\n{undated} $f; {exit}\n"
+            )
+            .into_bytes(),
+        ),
+    ];
     if let Some((inst, by_files)) = instance {
         names.push("integrity".into());
         let integrity = format!(
@@ -100,7 +112,7 @@ echo "no remote, no ref, HEAD at base_commit, nothing newer"
             let quoted: Vec<String> = targets.iter().map(|t| sh_quote(t)).collect();
             format!(
                 "git apply {DIR}/test.patch || {{ echo 'test_patch does not apply at base_commit'; exit 1; }}\n\
-                 python -m pytest --collect-only -q -p no:cacheprovider {}\n",
+                 python -m pytest --collect-only -q {}\n",
                 quoted.join(" ")
             )
         };
@@ -150,5 +162,32 @@ mod tests {
         let c = parse_checks(&["import".into()], &out);
         assert!(!c[0].ok);
         assert!(c[0].detail.contains("not found"), "{}", c[0].detail);
+    }
+
+    #[test]
+    fn undated_installs_fail_the_dated_check_unless_allowed() {
+        let run = |allow: bool, log: Option<&str>| -> (i32, String) {
+            let dir = tempfile::tempdir().unwrap();
+            let plan = checks("calc", None, allow);
+            let script = plan.files.iter().find(|(n, _)| n.ends_with("/dated.sh")).map(|(_, b)| b.clone()).unwrap();
+            let log_path = dir.path().join("undated.log");
+            if let Some(text) = log {
+                std::fs::write(&log_path, text).unwrap();
+            }
+            let script =
+                String::from_utf8(script).unwrap().replace("/opt/swegym/undated.log", &log_path.display().to_string());
+            let out = std::process::Command::new("sh").arg("-c").arg(&script).output().unwrap();
+            (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+        };
+        assert_eq!(run(false, None).0, 0);
+        let (code, text) = run(false, Some("pip install -r requirements.txt\n"));
+        assert_eq!(code, 1, "{text}");
+        assert!(
+            text.contains("WITHOUT the dependency cut-off date") && text.contains("pip install -r requirements.txt"),
+            "{text}"
+        );
+        let (code, text) = run(true, Some("pip install x\n"));
+        assert_eq!(code, 0, "{text}");
+        assert!(text.contains("allowed by --allow-undated"), "{text}");
     }
 }

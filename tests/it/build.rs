@@ -141,10 +141,15 @@ async fn build_makes_checked_images_on_a_local_base_and_a_second_build_is_a_noop
     let out = ctx.run(&["pin", "--recipes", recipes], &envs).await;
     assert!(out.status.success(), "{}", stderr(&out));
 
-    let out = ctx.run(&build_args(recipes), &envs).await;
+    // --force: other tests build the same fixture, so its images may be in the engine already
+    // (and would be adopted, below); this build must really build and check them.
+    let mut first = build_args(recipes);
+    first.push("--force");
+    let out = ctx.run(&first, &envs).await;
     assert!(out.status.success(), "build: {}\n{}", stdout(&out), stderr(&out));
     let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(summary["failed"], 0, "{summary:#}");
+    assert_eq!(summary["built"], 3, "{summary:#}");
     let images = summary["images"].as_array().unwrap();
     let tiers: Vec<&str> = images.iter().map(|i| i["tier"].as_str().unwrap()).collect();
     assert_eq!(tiers.iter().filter(|t| **t == "env").count(), 1, "{summary:#}");
@@ -159,7 +164,7 @@ async fn build_makes_checked_images_on_a_local_base_and_a_second_build_is_a_noop
     for i in recorded.iter().filter(|i| i.tier == "instance") {
         assert_eq!(i.status, "built", "{i:?}");
         let names: Vec<&str> = i.checks.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["import", "integrity", "collect"], "{i:?}");
+        assert_eq!(names, ["import", "dated", "integrity", "collect"], "{i:?}");
         assert!(i.checks.iter().all(|c| c.ok), "{i:?}");
         // One thin layer: the files that differ from the environment's checkout and a small
         // repository, not a second copy of the checkout.
@@ -193,6 +198,23 @@ async fn build_makes_checked_images_on_a_local_base_and_a_second_build_is_a_noop
     assert_eq!(again["built"], 0, "{again:#}");
     assert_eq!(again["reused"], 3, "{again:#}");
     assert!(t.elapsed().as_secs() < 30, "second build took {:?}", t.elapsed());
+
+    // Only checked images carry real tags; no staging tag is left.
+    let ours = engine.images_with_label("swegym.tier").await.unwrap();
+    let staging: Vec<&String> = ours.iter().flat_map(|i| &i.tags).filter(|t| t.ends_with("-unchecked")).collect();
+    assert!(staging.is_empty(), "{staging:?}");
+
+    // Another workspace on the same engine adopts the checked images instead of rebuilding them.
+    let other = TestContext::new().await;
+    for args in [vec!["import", fx.jsonl.to_str().unwrap()], vec!["pin", "--recipes", recipes]] {
+        assert!(other.run(&args, &envs).await.status.success());
+    }
+    let out = other.run(&build_args(recipes), &envs).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let adopted: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!((adopted["built"].clone(), adopted["reused"].clone()), (0.into(), 3.into()), "{adopted:#}");
+    let recorded = other.store().images().unwrap();
+    assert_eq!(recorded.iter().filter(|i| i.tier == "instance" && i.status == "built").count(), 2, "{recorded:?}");
 
     // `status` shows the images and their disk use.
     let out = ctx.run(&["--json", "status"], &[]).await;
