@@ -30,7 +30,8 @@ pub struct InstanceReport {
     pub instance_id: String,
     pub repo: String,
     pub version: VersionAgreement,
-    /// Our lists against the published ones; `None` until the instance is validated.
+    /// Our lists against the published ones; `None` until the instance is validated, or when
+    /// nothing was published to compare with.
     pub fail_to_pass: Option<ListAgreement>,
     pub pass_to_pass: Option<ListAgreement>,
     /// `curated`, `rejected`, or how far it got: `not pinned`, `no version`, `not built`,
@@ -66,7 +67,8 @@ pub struct Report {
     /// Published versions, and how many of ours are the same.
     pub versions_published: u64,
     pub versions_same: u64,
-    /// Instances validated here, and of those, how many lists are identical to the published ones.
+    /// Instances validated here whose published lists we compared with, and of those, how many
+    /// lists are identical to the published ones.
     pub validated: u64,
     pub fail_to_pass_same: u64,
     pub pass_to_pass_same: u64,
@@ -115,7 +117,10 @@ fn compare(c: PublishedComparison) -> InstanceReport {
         (None, true, Some(_), false) => ("not built".to_string(), Some("run `swegym-build build`".to_string())),
         (None, true, Some(_), true) => ("not validated".to_string(), Some("run `swegym-build validate`".to_string())),
     };
-    let lists = c.validation.as_ref().map(|v| {
+    // Rows imported without published lists (a dataset that has none yet) have nothing to agree
+    // or disagree with.
+    let published = !c.published_fail_to_pass.is_empty() || !c.published_pass_to_pass.is_empty();
+    let lists = c.validation.as_ref().filter(|_| published).map(|v| {
         (
             ListAgreement::between(&v.fail_to_pass, &c.published_fail_to_pass),
             ListAgreement::between(&v.pass_to_pass, &c.published_pass_to_pass),
@@ -225,6 +230,24 @@ mod tests {
             v.pass_to_pass = c.published_pass_to_pass.clone();
         }
         assert_eq!(compare(c).reason, None);
+    }
+
+    #[test]
+    fn rows_imported_without_published_lists_are_not_compared() {
+        let mut c = row();
+        c.published_fail_to_pass.clear();
+        c.published_pass_to_pass.clear();
+        c.python_wanted = Some("3.8".into());
+        c.python_used = Some("3.9".into());
+        c.validation = Some(ValidationOutcome {
+            status: "curated".into(),
+            fail_to_pass: vec!["tests/test_ssm.py::test_a".into()],
+            ..ValidationOutcome::default()
+        });
+        let r = compare(c);
+        assert_eq!((&r.fail_to_pass, &r.pass_to_pass), (&None, &None));
+        assert!(!r.disagrees(), "{r:?}");
+        assert_eq!(r.reason, None, "no substitution named where nothing differs");
     }
 
     #[test]

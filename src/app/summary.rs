@@ -547,7 +547,7 @@ impl Display for Report {
         }
         writeln!(
             f,
-            "{} imported instances: version same {}/{}; validated {}: FAIL_TO_PASS identical {}/{n}, PASS_TO_PASS {}/{n}; curated {}",
+            "{} imported instances: version same {}/{}; validated with published lists {}: FAIL_TO_PASS identical {}/{n}, PASS_TO_PASS {}/{n}; curated {}",
             self.compared,
             self.versions_same,
             self.versions_published,
