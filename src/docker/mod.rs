@@ -381,7 +381,10 @@ impl Engine {
             cmd: Some(vec!["sh".into(), "-c".into(), spec.script.clone()]),
             env: Some(spec.env.clone()),
             working_dir: spec.workdir.clone(),
-            network_disabled: Some(!spec.network),
+            // NetworkMode `none` alone: loopback only, and Docker still writes /etc/hosts, so
+            // `localhost` resolves (servers started by tests: Ray, dask.distributed, tornado).
+            // `NetworkDisabled` would leave /etc/hosts empty and every such test failing.
+            network_disabled: None,
             labels: Some(
                 std::iter::once((CONTAINER_LABEL.to_string(), "1".to_string())).chain(spec.labels.clone()).collect(),
             ),

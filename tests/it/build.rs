@@ -183,12 +183,16 @@ async fn build_makes_checked_images_on_a_local_base_and_a_second_build_is_a_noop
         &inst1,
         "git rev-parse HEAD; git log --oneline | wc -l; git tag | wc -l; ls calc; \
          grep -c mul calc/__init__.py; git status --porcelain | wc -l; pwd; \
-         python -c 'import calc; print(calc.add(2, 3))'",
+         python -c 'import calc; print(calc.add(2, 3))'; \
+         python -c 'import socket; print(socket.gethostbyname(\"localhost\"))'; \
+         python -c 'import urllib.request; urllib.request.urlopen(\"http://pypi.org\", timeout=5)' 2>/dev/null || echo offline",
     );
     spec.workdir = None;
     let run = engine.run(&spec, &Cancel::new()).await.unwrap();
     let lines: Vec<&str> = run.output.lines().collect();
-    assert_eq!(lines, [fx.bases[0].as_str(), "1", "0", "__init__.py", "0", "0", "/testbed", "-1"], "{}", run.output);
+    // No network, but `localhost` resolves (tests that start a local server need it).
+    let expected = [fx.bases[0].as_str(), "1", "0", "__init__.py", "0", "0", "/testbed", "-1", "127.0.0.1", "offline"];
+    assert_eq!(lines, expected, "{}", run.output);
 
     // Nothing changed: nothing is rebuilt, and it takes seconds.
     let t = Instant::now();
