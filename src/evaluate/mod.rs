@@ -16,7 +16,7 @@ pub mod report;
 pub mod script;
 pub mod tamper;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -446,17 +446,13 @@ pub async fn evaluate(context: &mut Context, opts: &EvaluateOptions) -> Result<E
     if !overheads.is_empty() {
         summary.mean_overhead_seconds = Some(overheads.iter().sum::<f64>() / overheads.len() as f64);
     }
-    let submitted: HashMap<(String, String), ()> =
-        summary.predictions.iter().map(|p| ((p.model.clone(), p.instance_id.clone()), ())).collect();
+    // Per model, the instances it was asked about; unscored predictions count too (SWE-bench's
+    // `incomplete_ids`).
     let mut submitted_ids: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (model, id) in submitted.keys() {
+    let scored = summary.predictions.iter().map(|p| (&p.model, &p.instance_id));
+    let unscored = summary.problems.iter().filter_map(|p| p.model.as_ref().zip(p.instance_id.as_ref()));
+    for (model, id) in scored.chain(unscored) {
         submitted_ids.entry(model.clone()).or_default().push(id.clone());
-    }
-    for p in &summary.problems {
-        // Unscored predictions still count as submitted (SWE-bench's `incomplete_ids`).
-        if let (Some(id), Some(model)) = (&p.instance_id, &p.model) {
-            submitted_ids.entry(model.clone()).or_default().push(id.clone());
-        }
     }
     let stored = store.evaluations(&opts.run_id)?;
     summary.reports = report::write(&opts.reports_dir.join(&opts.run_id), &opts.run_id, &submitted_ids, &stored)
