@@ -27,3 +27,11 @@ impl Context {
         Self { workspace, store, mirrors, recipes, progress, cancel: Cancel::new() }
     }
 }
+
+/// The label (key, value) on every test container of a workspace (`validate`, `evaluate`,
+/// `serve`): a run that holds the workspace lock removes any container carrying it, left behind
+/// by a killed run.
+pub fn workspace_label(ws: &Workspace) -> (String, String) {
+    let root = ws.root().canonicalize().unwrap_or_else(|_| ws.root().to_path_buf());
+    ("swegym.workspace".into(), crate::recipe::short_hash(root.to_string_lossy().as_bytes()))
+}

@@ -25,11 +25,11 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::cancel::Cancel;
-use crate::context::Context;
+use crate::context::{workspace_label, Context};
 use crate::diff::touched_test_files;
 use crate::docker::{last_lines, DockerError, Engine, RunOutput, RunSpec};
 use crate::progress::set_total;
-use crate::recipe::{short_hash, EnvSpec, TestSelection};
+use crate::recipe::{EnvSpec, TestSelection};
 use crate::store::{EvaluationRecord, ScoringTarget, StoreError};
 use crate::testlog::plugin::parse_results;
 use crate::testlog::TestStatus;
@@ -355,12 +355,6 @@ pub fn default_run_id(path: &std::path::Path) -> String {
     } else {
         clean
     }
-}
-
-/// Label (key, value) marking the containers of one workspace (the same as validation's).
-pub fn workspace_label(ws: &crate::workspace::Workspace) -> (String, String) {
-    let root = ws.root().canonicalize().unwrap_or_else(|_| ws.root().to_path_buf());
-    ("swegym.workspace".into(), short_hash(root.to_string_lossy().as_bytes()))
 }
 
 /// Scores every prediction in the file that this run id has not scored yet, then writes the

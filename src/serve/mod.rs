@@ -32,9 +32,9 @@ use serde_json::json;
 use tokio::sync::{watch, Semaphore};
 
 use crate::cancel::Cancel;
-use crate::context::Context;
+use crate::context::{workspace_label, Context};
 use crate::docker::{DockerError, Engine};
-use crate::evaluate::{patch_hash, score, unscorable, workspace_label, Limits, Scorer};
+use crate::evaluate::{patch_hash, score, unscorable, Limits, Scorer};
 use crate::store::{EvaluationRecord, ScoringTarget, Store, StoreError};
 
 /// The API description served at `/openapi.json`.

@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::cancel::Cancel;
-use crate::context::Context;
+use crate::context::{workspace_label, Context};
 use crate::docker::{last_lines, DockerError, Engine, RunOutput, RunSpec};
 use crate::model::{ListAgreement, RawInstance};
 use crate::progress::set_total;
@@ -27,7 +27,6 @@ use crate::store::{InstanceFilter, RunRecord, Store, StoreError, ValidationRecor
 use crate::testlog::plugin::{parse_results, PLUGIN_SOURCE};
 use crate::testlog::pytest_log::parse_log;
 use crate::testlog::TestReport;
-use crate::workspace::Workspace;
 
 use classify::{classify, describe_flaky};
 use script::{out, plan, select_tests, Phase, Selection, DIR};
@@ -135,12 +134,6 @@ pub struct ValidateSummary {
     pub swept_containers: usize,
     pub seconds: f64,
     pub interrupted: bool,
-}
-
-/// Label (key, value) marking the containers of one workspace.
-fn workspace_label(ws: &Workspace) -> (String, String) {
-    let root = ws.root().canonicalize().unwrap_or_else(|_| ws.root().to_path_buf());
-    ("swegym.workspace".into(), short_hash(root.to_string_lossy().as_bytes()))
 }
 
 struct Job {

@@ -9,8 +9,8 @@
 
 use serde_json::{json, Value};
 use swegym_build::cancel::Cancel;
+use swegym_build::context::workspace_label;
 use swegym_build::docker::{Engine, RunSpec};
-use swegym_build::evaluate::workspace_label;
 use swegym_build::workspace::Workspace;
 
 use crate::build::{calc_validated, DOCKER};

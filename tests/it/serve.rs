@@ -8,8 +8,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use swegym_build::context::workspace_label;
 use swegym_build::docker::Engine;
-use swegym_build::evaluate::workspace_label;
 use swegym_build::workspace::Workspace;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
