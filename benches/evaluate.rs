@@ -21,6 +21,7 @@ use swegym_build::cancel::Cancel;
 use swegym_build::context::{workspace_label, Context};
 use swegym_build::docker::Engine;
 use swegym_build::evaluate::{score, Limits, Scorer};
+use swegym_build::executor::Executor;
 use swegym_build::progress::Progress;
 use swegym_build::recipe::RecipeBook;
 use swegym_build::serve::{serve, ServeOptions};
@@ -158,7 +159,7 @@ async fn main() {
     let target = targets.get("acme__bench-1").expect("the fixture instance is in the workspace").clone();
     drop(store);
     let engine = Engine::connect().await.expect("Docker Engine");
-    let scorer = Scorer { engine, limits, labels: vec![workspace_label(&workspace)] };
+    let scorer = Scorer { executor: Executor::Local(engine), limits, labels: vec![workspace_label(&workspace)] };
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let mut overheads = Vec::new();
     let mut totals = Vec::new();

@@ -51,6 +51,22 @@ impl Cancel {
     }
 }
 
+impl Cancel {
+    /// Also cancels on SIGTERM (a swarm task being stopped: its containers are removed first).
+    pub fn cancel_on_terminate(&self) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+                return;
+            };
+            if term.recv().await.is_some() {
+                tracing::warn!("terminated: removing this task's containers, then stopping");
+                me.cancel();
+            }
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -119,6 +119,9 @@ pub enum Command {
     /// validated lists (ids missing and extra), and why an instance is not curated or how far it
     /// got (not pinned, no version, not built, not validated). Totals at the end.
     Report(ReportArgs),
+    /// Run one unit of work of `--executor swarm` (started by the coordinator as a swarm service).
+    #[command(hide = true)]
+    Worker,
     /// Show the funnel per repository (PRs → linked → instances with tests → pinned → built →
     /// validated → curated → Lite) and why instances were rejected.
     Status,
@@ -189,6 +192,8 @@ pub struct BuildArgs {
     #[command(flatten)]
     pub image: ImageArgs,
     #[command(flatten)]
+    pub cluster: ExecutorArgs,
+    #[command(flatten)]
     pub source: SourceArgs,
 }
 
@@ -204,6 +209,8 @@ pub struct ValidateArgs {
     /// Validate again even instances whose image and settings have not changed.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub cluster: ExecutorArgs,
 }
 
 #[derive(Debug, Args)]
@@ -221,6 +228,8 @@ pub struct EvaluateArgs {
     pub jobs: usize,
     #[command(flatten)]
     pub limits: ContainerLimitArgs,
+    #[command(flatten)]
+    pub cluster: ExecutorArgs,
 }
 
 /// Limits of one test container (shared by `validate`, `refresh`, `evaluate` and `serve`).
@@ -264,6 +273,8 @@ pub struct ServeArgs {
     pub run_id: String,
     #[command(flatten)]
     pub limits: ContainerLimitArgs,
+    #[command(flatten)]
+    pub cluster: ExecutorArgs,
 }
 
 /// A run id: letters, digits, `-`, `_` and `.` (it names a directory).
@@ -295,6 +306,8 @@ pub struct RefreshArgs {
     pub image: ImageArgs,
     #[command(flatten)]
     pub limits: RunLimitArgs,
+    #[command(flatten)]
+    pub cluster: ExecutorArgs,
     /// export: output directory (default <workspace>/exports).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -334,6 +347,32 @@ pub struct GitHubArgs {
     /// First wait after a 5xx or a dropped connection, in milliseconds; doubles on each repeat.
     #[arg(long, env = env::RETRY_BASE_MS, default_value_t = 1000, value_name = "MS", hide = true)]
     pub retry_base_ms: u64,
+}
+
+/// Where units of work run (shared by `build`, `validate`, `evaluate`, `serve` and `refresh`).
+#[derive(Debug, Args)]
+pub struct ExecutorArgs {
+    /// `local`: containers on the engine of DOCKER_HOST. `swarm`: each image build, validation
+    /// run and evaluation as a one-off service of the swarm whose manager DOCKER_HOST points at
+    /// (workers need only Docker: the worker image carries this program); images go through
+    /// --registry. Registry login, if any: SWEGYM_REGISTRY_USERNAME / SWEGYM_REGISTRY_PASSWORD.
+    #[arg(long, value_enum, default_value_t = crate::executor::ExecutorKind::Local, help_heading = "Cluster")]
+    pub executor: crate::executor::ExecutorKind,
+    /// swarm: the registry every node pulls from and pushes to, HOST:PORT[/PREFIX].
+    #[arg(long, env = "SWEGYM_REGISTRY", value_name = "HOST:PORT[/PREFIX]", help_heading = "Cluster")]
+    pub registry: Option<crate::executor::Registry>,
+    /// swarm: how long a task may wait for a node with the memory and CPUs it reserves before it
+    /// fails, in seconds.
+    #[arg(long, default_value_t = 120, value_name = "SECS", value_parser = at_least_one::<u64>, help_heading = "Cluster")]
+    pub placement_timeout: u64,
+    /// swarm: runs of a task whose node was lost (or that ended without a result) before it is
+    /// recorded as failed.
+    #[arg(long, default_value_t = 3, value_name = "N", value_parser = at_least_one::<u32>, help_heading = "Cluster")]
+    pub max_attempts: u32,
+    /// swarm: a placement constraint for every task (repeatable), e.g. node.role==worker or
+    /// node.labels.swegym==yes.
+    #[arg(long = "constraint", value_name = "EXPR", help_heading = "Cluster")]
+    pub constraints: Vec<String>,
 }
 
 /// How images are built (shared by `build` and `refresh`).

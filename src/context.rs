@@ -2,7 +2,11 @@
 //! git mirrors, the recipes, progress output and the cancellation signal. Stages take it as their
 //! first argument, so each is called the same way: `stage(&mut cx, &options)`.
 
+use std::sync::Arc;
+
 use crate::cancel::Cancel;
+use crate::docker::{DockerError, Engine};
+use crate::executor::{Executor, Swarm, SwarmConfig};
 use crate::git::Mirrors;
 use crate::progress::Progress;
 use crate::recipe::RecipeBook;
@@ -17,6 +21,10 @@ pub struct Context {
     pub recipes: RecipeBook,
     pub progress: Progress,
     pub cancel: Cancel,
+    /// Where units of work run: `None` on the local engine, else on this swarm.
+    pub swarm: Option<SwarmConfig>,
+    /// The executor once connected (one per command: refresh's stages share it).
+    connected: Option<Executor>,
 }
 
 impl Context {
@@ -24,7 +32,32 @@ impl Context {
     /// `git_url` (see `SWEGYM_GIT_URL`), the given recipes, and a fresh cancellation signal.
     pub fn new(workspace: Workspace, store: Store, git_url: &str, recipes: RecipeBook, progress: Progress) -> Self {
         let mirrors = Mirrors::new(workspace.mirrors_dir(), git_url);
-        Self { workspace, store, mirrors, recipes, progress, cancel: Cancel::new() }
+        Self { workspace, store, mirrors, recipes, progress, cancel: Cancel::new(), swarm: None, connected: None }
+    }
+
+    /// Connects to where this command's units of work run: the engine of `DOCKER_HOST`, or the
+    /// swarm whose manager it is.
+    pub async fn executor(&mut self) -> Result<Executor, DockerError> {
+        if let Some(e) = &self.connected {
+            return Ok(e.clone());
+        }
+        let e = match &self.swarm {
+            None => Executor::Local(Engine::connect().await?),
+            Some(config) => {
+                let swarm = Swarm::connect(config.clone(), workspace_label(&self.workspace)).await?;
+                Executor::Swarm(Arc::new(swarm))
+            }
+        };
+        self.connected = Some(e.clone());
+        Ok(e)
+    }
+
+    /// Removes what the executor still has running (swarm services of a stage that stopped on an
+    /// error); called by `app` after every stage, whatever its result.
+    pub async fn close(&mut self) {
+        if let Some(e) = self.connected.take() {
+            e.shutdown().await;
+        }
     }
 }
 

@@ -12,6 +12,7 @@ pub mod diff;
 pub mod docker;
 pub mod error;
 pub mod evaluate;
+pub mod executor;
 pub mod export;
 pub mod git;
 pub mod github;

@@ -23,6 +23,12 @@ pub mod env {
     pub const LOG: &str = "SWEGYM_LOG";
     /// The bearer token `serve` requires (required off the loopback).
     pub const SERVE_TOKEN: &str = "SWEGYM_SERVE_TOKEN";
+    /// Login of a private registry (`--executor swarm`); passed to workers as a swarm secret.
+    pub const REGISTRY_USERNAME: &str = "SWEGYM_REGISTRY_USERNAME";
+    pub const REGISTRY_PASSWORD: &str = "SWEGYM_REGISTRY_PASSWORD";
+    /// A file to which `--executor swarm` appends one JSON line per task attempt (service, node,
+    /// times, outcome): for tests and benchmarks.
+    pub const TRACE_TASKS: &str = "SWEGYM_TRACE_TASKS";
 }
 
 /// Default GitHub REST API root.

@@ -4,6 +4,7 @@
 
 mod options;
 mod summary;
+mod worker;
 
 use crate::cli::{Cli, Command, RecipeCommand, SourceArgs};
 use crate::context::Context;
@@ -45,6 +46,7 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
         Command::Export(_) => ("export", false),
         Command::Report(_) => ("report", false),
         Command::Status => ("status", false),
+        Command::Worker => ("worker", false),
     };
     let logs = ws.logs_dir();
     let log = init_logging(&progress, &log_filter, log_file.then_some(logs.as_path()), name);
@@ -90,23 +92,33 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
         Command::Build(a) => {
             let opts = options::image_options(a.select.filter(), a.jobs, a.force, a.envs_only, &a.image)?;
             let mut cx = open_for(&opts.filter, Access::ReadWrite, Some(&a.source))?;
-            report(g.json, &crate::image::build(&mut cx, &opts).await?)
+            options::use_executor(&mut cx, &a.cluster, &opts).await?;
+            let r = crate::image::build(&mut cx, &opts).await;
+            cx.close().await;
+            report(g.json, &r?)
         }
         Command::Validate(a) => {
             let opts = options::validate_options(a.select.filter(), a.jobs, a.force, &a.limits);
             // Images record the environment they were built with: no recipes or mirrors needed.
             let mut cx = open_for(&opts.filter, Access::ReadWrite, None)?;
-            report(g.json, &crate::validate::validate(&mut cx, &opts).await?)
+            options::use_executor(&mut cx, &a.cluster, &options::worker_build_options()?).await?;
+            let r = crate::validate::validate(&mut cx, &opts).await;
+            cx.close().await;
+            report(g.json, &r?)
         }
         Command::Evaluate(a) => {
             let opts = options::evaluate_options(&ws, a);
             // Images record the environment they were built with: no recipes or mirrors needed.
             let mut cx = open(Access::ReadWrite, None)?;
-            report(g.json, &crate::evaluate::evaluate(&mut cx, &opts).await?)
+            options::use_executor(&mut cx, &a.cluster, &options::worker_build_options()?).await?;
+            let r = crate::evaluate::evaluate(&mut cx, &opts).await;
+            cx.close().await;
+            report(g.json, &r?)
         }
         Command::Serve(a) => {
             let opts = options::serve_options(a);
-            let cx = open(Access::ReadWrite, None)?;
+            let mut cx = open(Access::ReadWrite, None)?;
+            options::use_executor(&mut cx, &a.cluster, &options::worker_build_options()?).await?;
             let ready = |addr| {
                 // The first line of stdout: scripts and tests read the address from it.
                 println!("listening on http://{addr}");
@@ -118,8 +130,11 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
         Command::Refresh(a) => {
             let opts = options::refresh_options(&ws, a)?;
             let mut cx = open(Access::ReadWrite, Some(&a.source))?;
+            options::use_executor(&mut cx, &a.cluster, &opts.build).await?;
             let gh = options::github_client(&a.github, &progress)?;
-            let s = crate::refresh::refresh(&mut cx, gh, &opts).await?;
+            let s = crate::refresh::refresh(&mut cx, gh, &opts).await;
+            cx.close().await;
+            let s = s?;
             let path = ws.refresh_summary();
             std::fs::write(&path, to_json(&s)?)
                 .map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))?;
@@ -158,6 +173,7 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
             report(g.json, &crate::report::report(&mut open_for(&opts.filter, Access::ReadOnly, None)?, &opts)?)
         }
         Command::Status => report(g.json, &StatusReport(Store::open(&ws, Access::ReadOnly)?.status()?)),
+        Command::Worker => Ok(worker::run().await),
     }
 }
 

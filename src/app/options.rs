@@ -2,15 +2,18 @@
 //! repository list of `--repo` / `--repos FILE`.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::{
-    ContainerLimitArgs, EvaluateArgs, GitHubArgs, HistoryArg, ImageArgs, RefreshArgs, RunLimitArgs, ServeArgs,
+    ContainerLimitArgs, EvaluateArgs, ExecutorArgs, GitHubArgs, HistoryArg, ImageArgs, RefreshArgs, RunLimitArgs,
+    ServeArgs,
 };
+use crate::context::Context;
 use crate::error::Error;
 use crate::evaluate::{EvaluateOptions, Limits};
+use crate::executor::{login_from_env, ExecutorKind, SwarmConfig};
 use crate::export::{ExportOptions, Format, Split};
 use crate::git::History;
 use crate::github::{ClientConfig, GitHub, Token};
@@ -72,6 +75,56 @@ pub(super) fn image_options(
         swebench_tags: image.swebench_tags,
         allow_undated: image.allow_undated,
     })
+}
+
+/// Build settings for the worker image of commands that build nothing else (`validate`,
+/// `evaluate`, `serve`): the defaults of `build`, so the base image is the one builds use.
+pub(super) fn worker_build_options() -> Result<BuildOptions, Error> {
+    Ok(BuildOptions {
+        filter: InstanceFilter::default(),
+        templates: Templates::load(None).map_err(|e| Error::Usage(e.to_string()))?,
+        jobs: 1,
+        force: false,
+        base: crate::image::base::BaseSource::Debootstrap,
+        ca_cert: std::env::var_os("SSL_CERT_FILE").map(PathBuf::from),
+        debian_mirror: "http://deb.debian.org/debian".into(),
+        python_mirror: None,
+        history: History::Full,
+        envs_only: false,
+        check_timeout: Duration::from_secs(600),
+        swebench_tags: false,
+        allow_undated: false,
+    })
+}
+
+/// With `--executor swarm`: checks the cluster flags, makes sure the registry has this binary's
+/// worker image, and points the context's stages at the swarm.
+pub(super) async fn use_executor(cx: &mut Context, args: &ExecutorArgs, build: &BuildOptions) -> Result<(), Error> {
+    if args.executor == ExecutorKind::Local {
+        return Ok(());
+    }
+    let registry = args.registry.clone().ok_or_else(|| {
+        Error::Usage(
+            "--executor swarm needs --registry HOST:PORT[/PREFIX] (or SWEGYM_REGISTRY): the registry every node pulls images from and pushes them to".into(),
+        )
+    })?;
+    if build.swebench_tags {
+        return Err(Error::Usage(
+            "--swebench-tags names images on one engine: use it with --executor local (swarm images are named in the registry)".into(),
+        ));
+    }
+    let login = login_from_env(&registry).map_err(Error::Usage)?;
+    let exe = std::env::current_exe().map_err(|e| Error::Io(format!("cannot find this program's file: {e}")))?;
+    let worker_image = crate::image::worker::ensure_worker_image(cx, build, &registry, login.as_ref(), &exe).await?;
+    cx.swarm = Some(SwarmConfig {
+        registry,
+        worker_image,
+        placement_timeout: Duration::from_secs(args.placement_timeout),
+        max_attempts: args.max_attempts,
+        constraints: args.constraints.clone(),
+        login,
+    });
+    Ok(())
 }
 
 pub(super) fn validate_options(

@@ -23,6 +23,8 @@ use futures_util::StreamExt;
 
 use crate::cancel::Cancel;
 
+pub mod swarm;
+
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
     #[error(
@@ -37,6 +39,9 @@ pub enum DockerError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("interrupted")]
     Interrupted,
+    /// A unit of work that ran elsewhere (a swarm task) could not be run or gave no result.
+    #[error("{0}")]
+    Task(String),
 }
 
 fn api(e: bollard::errors::Error) -> DockerError {
@@ -56,7 +61,7 @@ pub struct ImageInfo {
 }
 
 /// Limits and inputs of a throw-away container.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RunSpec {
     pub image: String,
     /// Run with `sh -c`.
@@ -64,6 +69,7 @@ pub struct RunSpec {
     pub env: Vec<String>,
     pub workdir: Option<String>,
     /// Files put into the container before it starts: (absolute path, contents).
+    #[serde(with = "b64_files")]
     pub files: Vec<(String, Vec<u8>)>,
     /// Files read back after it ends (absent files are skipped).
     pub collect: Vec<String>,
@@ -98,7 +104,7 @@ impl RunSpec {
 }
 
 /// How a container run ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RunOutput {
     /// `None` when it was stopped at the timeout.
     pub exit_code: Option<i64>,
@@ -106,6 +112,7 @@ pub struct RunOutput {
     pub output: String,
     pub timed_out: bool,
     /// Collected files that existed: (path, contents).
+    #[serde(with = "b64_files")]
     pub files: Vec<(String, Vec<u8>)>,
 }
 
@@ -477,11 +484,16 @@ impl Engine {
 
 /// A tar archive of `files` (absolute paths become relative to `/`).
 pub fn tar_files(files: &[(String, Vec<u8>)]) -> std::io::Result<Vec<u8>> {
+    tar_files_mode(files, 0o644)
+}
+
+/// [`tar_files`] with every file given `mode` (0o755 for programs).
+pub fn tar_files_mode(files: &[(String, Vec<u8>)], mode: u32) -> std::io::Result<Vec<u8>> {
     let mut b = tar::Builder::new(Vec::new());
     for (path, bytes) in files {
         let mut h = tar::Header::new_gnu();
         h.set_size(bytes.len() as u64);
-        h.set_mode(0o644);
+        h.set_mode(mode);
         h.set_mtime(0);
         h.set_cksum();
         b.append_data(&mut h, path.trim_start_matches('/'), &bytes[..])?;
@@ -513,5 +525,39 @@ mod tests {
     #[test]
     fn sh_quote_survives_single_quotes() {
         assert_eq!(sh_quote("a'b"), r"'a'\''b'");
+    }
+}
+
+/// (path, bytes) lists in JSON with the bytes as base64, not as arrays of numbers.
+pub mod b64_files {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(files: &[(String, Vec<u8>)], s: S) -> Result<S::Ok, S::Error> {
+        let b = base64::engine::general_purpose::STANDARD;
+        files.iter().map(|(p, bytes)| (p.as_str(), b.encode(bytes))).collect::<Vec<_>>().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, Vec<u8>)>, D::Error> {
+        let b = base64::engine::general_purpose::STANDARD;
+        Vec::<(String, String)>::deserialize(d)?
+            .into_iter()
+            .map(|(p, text)| b.decode(text).map(|bytes| (p, bytes)).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
+
+/// Bytes in JSON as base64.
+pub mod b64_bytes {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD.decode(text).map_err(serde::de::Error::custom)
     }
 }

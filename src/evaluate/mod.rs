@@ -27,7 +27,8 @@ use sha2::{Digest, Sha256};
 use crate::cancel::Cancel;
 use crate::context::{workspace_label, Context};
 use crate::diff::touched_test_files;
-use crate::docker::{last_lines, DockerError, Engine, RunOutput, RunSpec};
+use crate::docker::{last_lines, DockerError, RunOutput, RunSpec};
+use crate::executor::{Executor, RunJob};
 use crate::progress::set_total;
 use crate::recipe::{EnvSpec, TestSelection};
 use crate::store::{EvaluationRecord, ScoringTarget, StoreError};
@@ -150,7 +151,8 @@ pub fn unscorable(target: &ScoringTarget) -> Option<String> {
 
 /// What an evaluation needs besides the patch.
 pub struct Scorer {
-    pub engine: Engine,
+    /// Where the evaluation containers run (this engine, or swarm tasks).
+    pub executor: Executor,
     pub limits: Limits,
     /// Labels of every container (the workspace's, so a later run can sweep up after a kill).
     pub labels: Vec<(String, String)>,
@@ -226,7 +228,8 @@ pub async fn score(
     run.nano_cpus = scorer.limits.nano_cpus;
     run.network = false;
     run.labels = scorer.labels.clone();
-    let out = scorer.engine.run(&run, cancel).await?;
+    let what = format!("{} (evaluation of {model}'s patch)", target.instance.instance_id);
+    let out = scorer.executor.execute(RunJob { spec: run, what }, cancel).await?;
     read_outcome(&mut record, target, &out, scorer.limits.timeout);
     record.seconds = t.elapsed().as_secs_f64();
     Ok(record)
@@ -360,6 +363,7 @@ pub fn default_run_id(path: &std::path::Path) -> String {
 /// Scores every prediction in the file that this run id has not scored yet, then writes the
 /// reports.
 pub async fn evaluate(context: &mut Context, opts: &EvaluateOptions) -> Result<EvaluateSummary, EvaluateError> {
+    let executor = context.executor().await?;
     let Context { store, workspace: ws, progress, cancel, .. } = context;
     let started = Instant::now();
     let (predictions, mut problems) = predictions::read(&opts.predictions)
@@ -398,11 +402,11 @@ pub async fn evaluate(context: &mut Context, opts: &EvaluateOptions) -> Result<E
     }
     summary.problems = problems;
 
-    let engine = Engine::connect().await?;
     let label = workspace_label(ws);
-    // We hold the workspace lock, so any container of this workspace is an orphan.
-    engine.remove_containers_with_label(&format!("{}={}", label.0, label.1)).await?;
-    let scorer = Scorer { engine, limits: opts.limits, labels: vec![label] };
+    // We hold the workspace lock, so any container (or swarm service) of this workspace is an
+    // orphan.
+    executor.sweep(&label).await?;
+    let scorer = Scorer { executor, limits: opts.limits, labels: vec![label] };
     let bar = progress.bar("evaluate");
     set_total(&bar, jobs.len() as u64, "predictions");
     let (scorer_ref, run_id, cancel) = (&scorer, opts.run_id.as_str(), &*cancel);

@@ -273,7 +273,9 @@ async fn make_base(cx: &mut Ctx<'_>, store: &mut Store, wanted: PythonVersion) -
         BaseSource::Registry => BaseKind::Registry,
         BaseSource::Debootstrap => BaseKind::Debootstrap,
         BaseSource::Uv => BaseKind::Uv { mirror: cx.opts.python_mirror.clone() },
-        BaseSource::Auto if cx.engine.image(&format!("python:{wanted}-slim")).await?.is_some() => BaseKind::Registry,
+        BaseSource::Auto if cx.executor.engine().image(&format!("python:{wanted}-slim")).await?.is_some() => {
+            BaseKind::Registry
+        }
         BaseSource::Auto => BaseKind::Debootstrap,
     };
     let plan = plan(&cx.opts.templates, wanted, &kind, &cx.ca)?;
@@ -287,10 +289,13 @@ async fn make_base(cx: &mut Ctx<'_>, store: &mut Store, wanted: PythonVersion) -
     };
     // Base images are reused even with --force (their inputs are all in the tag); remove one with
     // `docker rmi` to rebuild it.
-    if let Some(img) = cx.engine.image(&image.tag).await? {
+    if let Some(img) = cx.executor.engine().image(&image.tag).await? {
         // Built by another workspace on this engine: record it here too.
         if store.image(&image.tag)?.is_none() {
             store.write_image(&ImageRecord { image_id: Some(img.id), size_bytes: Some(img.size), ..record })?;
+        }
+        if !cx.executor.has_image(&image.tag).await? {
+            cx.executor.publish(&image.tag).await?;
         }
         return Ok(image);
     }
@@ -320,8 +325,11 @@ async fn make_base(cx: &mut Ctx<'_>, store: &mut Store, wanted: PythonVersion) -
     }
     let context = crate::docker::tar_files(&files).map_err(|source| BuildError::Io { path: log.clone(), source })?;
     cx.progress.println(&format!("building {}", image.tag));
-    let id = cx.engine.build(&image.tag, context, &Default::default(), &log, cx.cancel).await?;
-    let size = cx.engine.image(&image.tag).await?.map(|i| i.size);
+    let engine = cx.executor.engine();
+    let id = engine.build(&image.tag, context, &Default::default(), &log, cx.cancel).await?;
+    let size = engine.image(&image.tag).await?.map(|i| i.size);
+    // Swarm: workers pull it from the registry.
+    cx.executor.publish(&image.tag).await?;
     store.write_image(&ImageRecord {
         image_id: Some(id),
         size_bytes: size,

@@ -14,8 +14,8 @@ use super::base::{ensure_base, BaseImage};
 use super::context::{make_context, with_labels};
 use super::template::{EnvVars, TemplateError, Templates};
 use super::{
-    build_and_check, log_path, repo_component, resolution_date, script, BuildError, Ctx, HowBuilt, ImageOutcome,
-    ImageState, LABEL_PREFIX,
+    build_and_check, existing, log_path, repo_component, resolution_date, script, BuildError, Ctx, HowBuilt,
+    ImageOutcome, ImageState, LABEL_PREFIX,
 };
 
 /// An environment image instances can be built on.
@@ -130,9 +130,9 @@ pub(super) async fn build_env(
     record.parent = Some(base.tag.clone());
     let plan = plan(&cx.opts.templates, v, &recipe, &spec, &base)?;
     record.tag = plan.tag.clone();
-    let base_size = cx.engine.image(&base.tag).await?.map(|i| i.size).unwrap_or(0);
+    let base_size = cx.executor.engine().image(&base.tag).await?.map(|i| i.size).unwrap_or(0);
     if !cx.opts.force {
-        if let Some(img) = cx.engine.image(&plan.tag).await? {
+        if let Some(img) = existing(cx, &plan.tag).await? {
             let reused = match store.image(&plan.tag)? {
                 Some(prev) if prev.status == BuildStatus::Built => {
                     if prev.env_spec.is_none() {
@@ -169,8 +169,8 @@ pub(super) async fn build_env(
         Err(e) => return fail(store, record, e),
     };
     cx.progress.println(&format!("building {} (log: {})", plan.tag, log.display()));
-    let how = HowBuilt::Dockerfile(context);
-    if let Err(e) = build_and_check(cx, &mut record, how, &log, &recipe.package, None, base_size).await? {
+    let how = HowBuilt::Dockerfile { context };
+    if let Err(e) = build_and_check(cx, &mut record, how, &log, &recipe.package, None).await? {
         return fail(store, record, e);
     }
     record.seconds = t.elapsed().as_secs_f64();

@@ -21,8 +21,8 @@ use super::context::instance_archive;
 use super::env::EnvImage;
 use super::template::{InstanceVars, TemplateError, Templates};
 use super::{
-    build_and_check, log_path, resolution_date, script, BuildError, BuildSummary, Ctx, HowBuilt, ImageOutcome,
-    ImageState, LABEL_PREFIX,
+    build_and_check, existing, log_path, resolution_date, script, BuildError, BuildSummary, Ctx, HowBuilt,
+    ImageOutcome, ImageState, LABEL_PREFIX,
 };
 
 /// How long an instance's reinstall may take (a C extension's rebuild included).
@@ -113,7 +113,7 @@ pub(super) async fn build_instances(
                     (cx.opts.swebench_tags, done.outcome.state, done.outcome.instance_id.as_deref())
                 {
                     let (repo, tag) = super::swebench_tag(id);
-                    cx.engine.tag(&done.outcome.tag, &repo, tag).await?;
+                    cx.executor.engine().tag(&done.outcome.tag, &repo, tag).await?;
                 }
                 bar.inc(1);
                 summary.add(done.outcome);
@@ -151,13 +151,13 @@ async fn build_instance(
     };
     if prev.is_none() && !cx.opts.force {
         // Built by another workspace on this engine (tags name only checked images): adopt it.
-        if let Some(img) = cx.engine.image(&plan.tag).await? {
+        if let Some(img) = existing(cx, &plan.tag).await? {
             let adopted = super::env::adopt(record, &img, env.size);
             return Ok(Done { outcome: ImageOutcome::new(&adopted, ImageState::Reused), record: Some(adopted) });
         }
     }
     if let Some(prev) = prev {
-        if cx.engine.image(&plan.tag).await?.is_some() {
+        if existing(cx, &plan.tag).await?.is_some() {
             let outcome = ImageOutcome::new(&prev, ImageState::Reused);
             // Recorded before images kept their spec and Python: keep them now, for `validate`
             // and `report`.
@@ -193,7 +193,7 @@ async fn build_instance(
     run.pids = 4096;
     let how = HowBuilt::Committed { run: Box::new(run), archive, labels: plan.labels.into_iter().collect() };
     let checked = Some((&inst, &env.spec));
-    if let Err(e) = build_and_check(cx, &mut record, how, &log, &env.recipe.package, checked, env.size).await? {
+    if let Err(e) = build_and_check(cx, &mut record, how, &log, &env.recipe.package, checked).await? {
         return Ok(fail(record, e));
     }
     record.seconds = t.elapsed().as_secs_f64();

@@ -16,8 +16,10 @@ pub mod base;
 mod context;
 pub mod env;
 pub mod instance;
+pub mod job;
 pub mod script;
 pub mod template;
+pub mod worker;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -27,15 +29,17 @@ use serde::Serialize;
 
 use crate::cancel::Cancel;
 use crate::context::Context;
-use crate::docker::{DockerError, Engine, RunSpec};
+use crate::docker::{DockerError, ImageInfo, RunSpec};
+use crate::executor::Executor;
 use crate::git::{History, Mirrors};
 use crate::model::{RawInstance, RepoName};
 use crate::progress::{set_total, Progress};
 use crate::recipe::{EnvSpec, PythonVersion, Recipe, RecipeSource, TestSelection};
-use crate::store::{BuildStatus, Check, ImageRecord, ImageTier, InstanceFilter, StoreError, VersionRecord};
+use crate::store::{BuildStatus, ImageRecord, ImageTier, InstanceFilter, StoreError, VersionRecord};
 use crate::workspace::Workspace;
 
 use base::{BaseImage, BaseSource};
+pub use job::{HowBuilt, ImageJob};
 pub use template::{TemplateError, Templates};
 
 /// What to build and how.
@@ -168,7 +172,8 @@ pub fn resolution_date(cutoff: &str) -> String {
 
 /// What every tier's build needs, for one run.
 struct Ctx<'a> {
-    engine: Engine,
+    /// Where builds run; base images are made on its engine and published from there.
+    executor: Executor,
     ws: &'a Workspace,
     mirrors: &'a Mirrors,
     opts: &'a BuildOptions,
@@ -181,14 +186,14 @@ struct Ctx<'a> {
 
 /// Builds every image the selected pinned instances need.
 pub async fn build(context: &mut Context, opts: &BuildOptions) -> Result<BuildSummary, BuildError> {
-    let Context { store, workspace: ws, mirrors, recipes: book, progress, cancel } = context;
+    let executor = context.executor().await?;
+    let Context { store, workspace: ws, mirrors, recipes: book, progress, cancel, .. } = context;
     let started = Instant::now();
-    let engine = Engine::connect().await?;
     let ca = match &opts.ca_cert {
         Some(p) => std::fs::read(p).map_err(|source| BuildError::CaCert { path: p.clone(), source })?,
         None => Vec::new(),
     };
-    let mut cx = Ctx { engine, ws, mirrors, opts, ca, cancel, progress, bases: HashMap::new() };
+    let mut cx = Ctx { executor, ws, mirrors, opts, ca, cancel, progress, bases: HashMap::new() };
     let mut summary = BuildSummary::default();
 
     let queue = store.build_targets(&opts.filter)?;
@@ -267,17 +272,10 @@ fn log_path(ws: &Workspace, tag: &str) -> PathBuf {
 /// Why a build or its checks failed.
 type Failure = String;
 
-/// How an image is made.
-enum HowBuilt {
-    /// From a Dockerfile, in this tar context.
-    Dockerfile(Vec<u8>),
-    /// By running `run` (with `archive` unpacked at `/`) and committing its container: one layer.
-    Committed { run: Box<RunSpec>, archive: Vec<u8>, labels: HashMap<String, String> },
-}
-
-/// Builds `record.tag`, checks it, and completes `record` (image id, checks, bytes over
-/// `parent_size`, status). `Ok(Err(_))` is a failed image, recorded as such; `Err(_)` stops the
-/// run. An image that fails or cannot be checked is untagged.
+/// Builds `record.tag` (where the executor runs builds), checks it, and completes `record` (image
+/// id, checks, bytes over its parent, status); the build log is written to `log`. `Ok(Err(_))` is
+/// a failed image, recorded as such; `Err(_)` stops the run. An image that fails or cannot be
+/// checked is left untagged.
 async fn build_and_check(
     cx: &Ctx<'_>,
     record: &mut ImageRecord,
@@ -285,63 +283,43 @@ async fn build_and_check(
     log: &Path,
     package: &str,
     instance: Option<(&RawInstance, &EnvSpec)>,
-    parent_size: u64,
 ) -> Result<Result<(), Failure>, BuildError> {
-    let tag = record.tag.clone();
-    // Built under a staging tag and given its real one only once its checks pass: a run killed
-    // in between leaves an `…-unchecked` tag, never a real tag on an unchecked image (real tags
-    // are reused, and adopted by other workspaces, on that promise).
-    let staging = format!("{tag}-unchecked");
-    let built = match how {
-        HowBuilt::Dockerfile(context) => cx.engine.build(&staging, context, &HashMap::new(), log, cx.cancel).await,
-        HowBuilt::Committed { run, archive, labels } => {
-            cx.engine.commit_run(&run, archive, &staging, labels, log, cx.cancel).await
-        }
-    };
-    match built {
-        Ok(id) => record.image_id = Some(id),
-        Err(DockerError::Interrupted) => return Err(DockerError::Interrupted.into()),
-        Err(e) => return Ok(Err(format!("{e}\n  likely cause: {}", script::likely_cause(log)))),
+    let by_files = instance.map(|(i, s)| (i, s.test_selection == TestSelection::Files));
+    let plan = script::checks(package, by_files, cx.opts.allow_undated);
+    let mut checks = RunSpec::new(&record.tag, &plan.script);
+    checks.timeout = cx.opts.check_timeout;
+    checks.workdir = Some("/testbed".into());
+    checks.files = plan.files;
+    checks.collect = plan.collect;
+    let job = ImageJob { tag: record.tag.clone(), parent: record.parent.clone(), how, checks, check_names: plan.names };
+    let out = cx.executor.execute(job, cx.cancel).await?;
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| BuildError::Io { path: dir.to_path_buf(), source })?;
     }
-    let checks = match run_checks(cx, &staging, package, instance).await {
-        Ok(c) => c,
-        Err(e) => {
-            cx.engine.remove_image(&staging).await?;
-            return Err(e);
-        }
-    };
-    let bad = checks.iter().find(|c| !c.ok).map(|c| format!("check `{}` failed: {}", c.name, c.detail));
-    record.checks = checks;
-    if let Some(msg) = bad {
-        cx.engine.remove_image(&staging).await?;
-        return Ok(Err(msg));
+    std::fs::write(log, &out.log).map_err(|source| BuildError::Io { path: log.to_path_buf(), source })?;
+    record.image_id = out.image_id;
+    record.checks = out.checks;
+    if let Some(failure) = out.failure {
+        // Name the log where it is now, not where the job ran.
+        return Ok(Err(failure.replace(&out.log_path, &log.display().to_string())));
     }
-    let (repo, version) = tag.rsplit_once(':').unwrap_or((tag.as_str(), "latest"));
-    cx.engine.tag(&staging, repo, version).await?;
-    cx.engine.untag(&staging).await?;
-    let size = cx.engine.image(&tag).await?.map(|i| i.size).unwrap_or(0);
-    record.size_bytes = Some(size.saturating_sub(parent_size));
+    record.size_bytes = Some(out.size_bytes);
     record.status = BuildStatus::Built;
     Ok(Ok(()))
 }
 
-/// Runs the checks in one container without network: import always; for instance images also
-/// git integrity and pytest collection of the touched test files (after applying `test_patch`).
-async fn run_checks(
-    cx: &Ctx<'_>,
-    tag: &str,
-    package: &str,
-    instance: Option<(&RawInstance, &EnvSpec)>,
-) -> Result<Vec<Check>, BuildError> {
-    let by_files = instance.map(|(i, s)| (i, s.test_selection == TestSelection::Files));
-    let plan = script::checks(package, by_files, cx.opts.allow_undated);
-    let mut spec = RunSpec::new(tag, &plan.script);
-    spec.timeout = cx.opts.check_timeout;
-    spec.workdir = Some("/testbed".into());
-    spec.files = plan.files;
-    spec.collect = plan.collect;
-    let out = cx.engine.run(&spec, cx.cancel).await?;
-    Ok(script::parse_checks(&plan.names, &out))
+/// The image `tag` if it can be used as it is: in the engine (local), or in the registry (swarm:
+/// the registry knows no size or labels, so those are left empty).
+async fn existing(cx: &Ctx<'_>, tag: &str) -> Result<Option<ImageInfo>, BuildError> {
+    match &cx.executor {
+        Executor::Local(engine) => Ok(engine.image(tag).await?),
+        swarm => Ok(swarm.has_image(tag).await?.then(|| ImageInfo {
+            id: String::new(),
+            tags: vec![tag.to_string()],
+            size: 0,
+            labels: HashMap::new(),
+        })),
+    }
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::cancel::Cancel;
 use crate::context::{workspace_label, Context};
-use crate::docker::{DockerError, Engine};
+use crate::docker::DockerError;
 use crate::evaluate::{patch_hash, score, unscorable, Limits, Scorer};
 use crate::store::{EvaluationRecord, ScoringTarget, Store, StoreError};
 
@@ -378,7 +378,7 @@ pub struct ServeSummary {
 /// Serves until `stop` resolves ([`shutdown_signal`] on the command line). `ready` is called
 /// with the bound address once it listens (the CLI prints it; tests read it).
 pub async fn serve(
-    context: Context,
+    mut context: Context,
     opts: &ServeOptions,
     ready: impl FnOnce(SocketAddr),
     stop: impl std::future::Future<Output = ()> + Send + 'static,
@@ -386,17 +386,17 @@ pub async fn serve(
     if !opts.listen.ip().is_loopback() && opts.token.is_none() {
         return Err(ServeError::NoToken(opts.listen));
     }
+    let executor = context.executor().await?;
     let Context { store, workspace: ws, .. } = context;
-    let engine = Engine::connect().await?;
     let label = workspace_label(&ws);
-    engine.remove_containers_with_label(&format!("{}={}", label.0, label.1)).await?;
+    executor.sweep(&label).await?;
     let ids = store.scorable_instance_ids()?;
     let targets: BTreeMap<String, ScoringTarget> =
         store.scoring_targets(&ids)?.into_iter().filter(|(_, t)| unscorable(t).is_none()).collect();
     let shared = Arc::new(Shared {
         store: Mutex::new(store),
         targets,
-        scorer: Scorer { engine: engine.clone(), limits: opts.limits, labels: vec![label.clone()] },
+        scorer: Scorer { executor: executor.clone(), limits: opts.limits, labels: vec![label.clone()] },
         opts: opts.clone(),
         slots: Semaphore::new(opts.jobs.max(1)),
         admitted: AtomicUsize::new(0),
@@ -426,7 +426,8 @@ pub async fn serve(
     while shared.admitted.load(Ordering::SeqCst) > 0 {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let swept = engine.remove_containers_with_label(&format!("{}={}", label.0, label.1)).await?;
+    executor.shutdown().await;
+    let swept = executor.sweep(&label).await?;
     Ok(ServeSummary {
         listened_on: addr.to_string(),
         instances: shared.targets.len(),

@@ -19,7 +19,8 @@ use serde::Serialize;
 
 use crate::cancel::Cancel;
 use crate::context::{workspace_label, Context};
-use crate::docker::{last_lines, DockerError, Engine, RunOutput, RunSpec};
+use crate::docker::{last_lines, DockerError, RunOutput, RunSpec};
+use crate::executor::{Executor, RunJob};
 use crate::model::{ListAgreement, RawInstance};
 use crate::progress::set_total;
 use crate::recipe::{short_hash, EnvSpec};
@@ -146,7 +147,7 @@ struct Job {
 }
 
 struct Ctx<'a> {
-    engine: Engine,
+    executor: Executor,
     opts: &'a ValidateOptions,
     logs: PathBuf,
     label: (String, String),
@@ -155,16 +156,17 @@ struct Ctx<'a> {
 
 /// Validates the selected instances that have an instance image.
 pub async fn validate(context: &mut Context, opts: &ValidateOptions) -> Result<ValidateSummary, ValidateError> {
+    let executor = context.executor().await?;
     let Context { store, workspace: ws, progress, cancel, .. } = context;
     let started = Instant::now();
-    let engine = Engine::connect().await?;
     let mut summary = ValidateSummary::default();
     let label = workspace_label(ws);
-    // We hold the workspace lock, so any container of this workspace is an orphan.
-    summary.swept_containers = engine.remove_containers_with_label(&format!("{}={}", label.0, label.1)).await?;
+    // We hold the workspace lock, so any container (or swarm service) of this workspace is an
+    // orphan.
+    summary.swept_containers = executor.sweep(&label).await?;
 
-    let jobs = plan_jobs(store, &engine, opts, &mut summary).await?;
-    let cx = Ctx { engine, opts, logs: ws.validate_logs_dir(), label, cancel: cancel.clone() };
+    let jobs = plan_jobs(store, &executor, opts, &mut summary).await?;
+    let cx = Ctx { executor, opts, logs: ws.validate_logs_dir(), label, cancel: cancel.clone() };
     let bar = progress.bar("validate");
     set_total(&bar, jobs.len() as u64, "instances");
     let mut overheads = Vec::new();
@@ -216,7 +218,7 @@ pub async fn validate(context: &mut Context, opts: &ValidateOptions) -> Result<V
 /// The instances to validate now, with their image, environment and selection.
 async fn plan_jobs(
     store: &Store,
-    engine: &Engine,
+    executor: &Executor,
     opts: &ValidateOptions,
     summary: &mut ValidateSummary,
 ) -> Result<Vec<Job>, ValidateError> {
@@ -245,8 +247,9 @@ async fn plan_jobs(
             summary.unchanged += 1;
             continue;
         }
-        if engine.image(&image).await?.is_none() {
-            tracing::warn!("{}: image {image} is recorded but not in the engine; run `build` again", inst.instance_id);
+        if !executor.has_image(&image).await? {
+            let place = if executor.is_local() { "engine" } else { "registry" };
+            tracing::warn!("{}: image {image} is recorded but not in the {place}; run `build` again", inst.instance_id);
             summary.without_image += 1;
             continue;
         }
@@ -398,7 +401,8 @@ async fn validate_one(cx: &Ctx<'_>, job: &Job) -> Result<(ValidationRecord, Vec<
             spec.network = false;
             spec.labels = vec![cx.label.clone()];
             let started = Instant::now();
-            let out = cx.engine.run(&spec, &cx.cancel).await?;
+            let what = format!("{} (validation, {} run {run})", job.instance.instance_id, phase.as_str());
+            let out = cx.executor.execute(RunJob { spec, what }, &cx.cancel).await?;
             let seconds = started.elapsed().as_secs_f64();
             let log_path = dir.join(format!("{}-{run}.log", phase.as_str()));
             let log_written = match out.file_in(DIR, out::TEST_LOG) {

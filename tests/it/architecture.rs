@@ -19,6 +19,7 @@ const LAYERS: &[(&str, u8, &str)] = &[
     ("git", 1, "adapter"),
     ("docker", 1, "adapter"),
     ("recipe", 2, "recipes"),
+    ("executor", 2, "executor"),
     ("store", 2, "store"),
     ("context", 3, "stage context"),
     ("mine", 4, "stage"),

@@ -18,7 +18,7 @@ use crate::support::fake_github::{FakeCommit, FakeIssue, FakePull, FakeRepo};
 use crate::support::fixture_repo::{git_url, FixtureRepo};
 use crate::support::{stderr, stdout, TestContext};
 
-const REPO: &str = "acme/shop";
+pub const REPO: &str = "acme/shop";
 
 const RECIPE: &str = r#"
 repo = "acme/shop"
@@ -86,11 +86,11 @@ def test_ready():
         time.sleep(0.5)
 "#;
 
-struct Shop {
-    root: tempfile::TempDir,
-    recipes: std::path::PathBuf,
-    repo: FakeRepo,
-    bases: BTreeMap<u64, String>,
+pub struct Shop {
+    pub root: tempfile::TempDir,
+    pub recipes: std::path::PathBuf,
+    pub repo: FakeRepo,
+    pub bases: BTreeMap<u64, String>,
 }
 
 fn t(day: u32) -> DateTime<Utc> {
@@ -98,7 +98,7 @@ fn t(day: u32) -> DateTime<Utc> {
 }
 
 /// The repository and its five PRs (numbers 1–5, fixing issues 11–15).
-fn shop() -> Shop {
+pub fn shop() -> Shop {
     let root = tempfile::tempdir().unwrap();
     let mut r = FixtureRepo::new(root.path(), REPO);
     let c0 = r.commit(
@@ -206,7 +206,7 @@ fn shop() -> Shop {
     Shop { root, recipes, repo, bases }
 }
 
-fn read_jsonl(path: &Path) -> Vec<Value> {
+pub fn read_jsonl(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .lines()
@@ -225,7 +225,7 @@ async fn leftover_containers() -> usize {
     String::from_utf8_lossy(&out.stdout).lines().filter(|image| image.contains("acme__shop")).count()
 }
 
-fn refresh_args<'a>(repos_file: &'a str, recipes: &'a str) -> Vec<&'a str> {
+pub fn refresh_args<'a>(repos_file: &'a str, recipes: &'a str) -> Vec<&'a str> {
     vec![
         "--json",
         "refresh",

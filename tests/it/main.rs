@@ -13,3 +13,4 @@ mod pin;
 mod report;
 mod serve;
 mod support;
+mod swarm;
