@@ -208,4 +208,30 @@ async fn swarm_runs_give_the_local_export_survive_a_lost_worker_and_refuse_what_
     assert!(err.contains("insufficient resources") && err.contains("1000.0 GiB"), "{err}");
     assert!(took < Duration::from_secs(90), "it took {took:?}");
     assert_eq!(services_left(&c), Vec::<String>::new(), "services left behind");
+
+    // 4. Ctrl-C removes the run's services; SIGKILL leaves them to the next run, which sweeps them.
+    for (signal, code) in [("-INT", Some(130)), ("-KILL", None)] {
+        let mut again: Vec<&str> = vec!["validate", "--force", "--timeout", "20"];
+        again.extend(cluster_args);
+        let mut child = swarm.cmd();
+        child.args(&again).env("DOCKER_HOST", &c.host);
+        let mut child = child.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while services_left(&c).is_empty() {
+            assert!(Instant::now() < deadline, "no service started within 5 minutes");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let pid = child.id().unwrap().to_string();
+        assert!(std::process::Command::new("kill").args([signal, &pid]).status().unwrap().success());
+        let status = child.wait().await.unwrap();
+        assert_eq!(status.code(), code, "validate after kill {signal}");
+        if signal == "-INT" {
+            assert_eq!(services_left(&c), Vec::<String>::new(), "Ctrl-C left services behind");
+        }
+    }
+    let mut sweep: Vec<&str> = vec!["validate"];
+    sweep.extend(cluster_args);
+    let out = swarm.run(&sweep, &[("DOCKER_HOST", c.host.as_str())]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(services_left(&c), Vec::<String>::new(), "the next run swept what SIGKILL left");
 }
