@@ -118,10 +118,18 @@ async fn swarm_runs_give_the_local_export_survive_a_lost_worker_and_refuse_what_
 
     let swarm = TestContext::new().await;
     swarm.fake.add_repo(REPO, fx.repo.clone());
+    // The same recipe with a comment of this run's own: new environment and instance tags, so
+    // the builds run as swarm tasks even when the registry holds an earlier run's images. (The
+    // recipe's text is an input of the image tags, not of the exported rows.)
+    let swarm_recipes = tempfile::tempdir().unwrap();
+    let recipe = std::fs::read_to_string(fx.recipes.join("acme__shop.toml")).unwrap();
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    std::fs::write(swarm_recipes.path().join("acme__shop.toml"), format!("# swarm test run {stamp}\n{recipe}"))
+        .unwrap();
     let traced = swarm.workspace().join("..").join(format!("trace-{}.jsonl", std::process::id()));
     let _ = std::fs::remove_file(&traced);
     let cluster_args = ["--executor", "swarm", "--registry", c.registry.as_str()];
-    let mut swarm_args = args.clone();
+    let mut swarm_args = refresh_args(repos_file.to_str().unwrap(), swarm_recipes.path().to_str().unwrap());
     swarm_args.extend(cluster_args);
     let traced_s = traced.to_str().unwrap();
     let swarm_envs = [envs[0], envs[1], ("DOCKER_HOST", c.host.as_str()), ("SWEGYM_TRACE_TASKS", traced_s)];
@@ -195,6 +203,27 @@ async fn swarm_runs_give_the_local_export_survive_a_lost_worker_and_refuse_what_
     assert_eq!(services_left(&c), Vec::<String>::new(), "services left behind");
     assert!(restored.status.success(), ".ci/swarm up after the kill: {}", String::from_utf8_lossy(&restored.stderr));
 
+    // Rewards on the swarm too: the gold patches of the curated rows resolve their instances.
+    let rows: Vec<Value> = crate::e2e::read_jsonl(&exports.join("full.jsonl"));
+    let predictions: String = rows
+        .iter()
+        .map(|r| {
+            let p = serde_json::json!({"instance_id": r["instance_id"], "model_name_or_path": "gold", "model_patch": r["patch"]});
+            format!("{p}\n")
+        })
+        .collect();
+    let preds = swarm.workspace().join("..").join(format!("gold-{}.jsonl", std::process::id()));
+    std::fs::write(&preds, predictions).unwrap();
+    let mut evaluate: Vec<&str> = vec!["--json", "evaluate", "--predictions", preds.to_str().unwrap()];
+    evaluate.extend(cluster_args);
+    let out = swarm.run(&evaluate, &[("DOCKER_HOST", c.host.as_str())]).await;
+    assert!(out.status.success(), "evaluate: {}\n{}", stdout(&out), stderr(&out));
+    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let statuses: Vec<&str> =
+        summary["predictions"].as_array().unwrap().iter().map(|p| p["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, vec!["resolved"; rows.len()], "{summary:#}");
+    assert_eq!(services_left(&c), Vec::<String>::new(), "services left behind");
+
     // 3. More memory than any node has: a clear failure within the placement time-out.
     let mut greedy: Vec<&str> =
         vec!["validate", "--force", "--instance", "acme__shop-1", "--memory", "1000g", "--placement-timeout", "10"];
@@ -227,11 +256,17 @@ async fn swarm_runs_give_the_local_export_survive_a_lost_worker_and_refuse_what_
         assert_eq!(status.code(), code, "validate after kill {signal}");
         if signal == "-INT" {
             assert_eq!(services_left(&c), Vec::<String>::new(), "Ctrl-C left services behind");
+        } else {
+            assert!(!services_left(&c).is_empty(), "SIGKILL leaves the run's services");
         }
     }
-    let mut sweep: Vec<&str> = vec!["validate"];
+    // The same settings as the runs before: nothing to validate again, only the sweep.
+    let mut sweep: Vec<&str> = vec!["--json", "validate", "--timeout", "20"];
     sweep.extend(cluster_args);
     let out = swarm.run(&sweep, &[("DOCKER_HOST", c.host.as_str())]).await;
     assert!(out.status.success(), "{}", stderr(&out));
+    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(summary["swept_containers"].as_u64() >= Some(1), "{summary:#}");
+    assert_eq!(summary["validated"], 0, "{summary:#}");
     assert_eq!(services_left(&c), Vec::<String>::new(), "the next run swept what SIGKILL left");
 }
