@@ -131,7 +131,8 @@ pub struct ValidateSummary {
     /// Containers run, and their mean overhead: container start to results, minus pytest's time.
     pub runs: u64,
     pub mean_overhead_seconds: Option<f64>,
-    /// Containers left by an earlier, killed run of this workspace and removed now.
+    /// Containers (with `--executor swarm`, also services and secrets) left by an earlier, killed
+    /// run of this workspace and removed now.
     pub swept_containers: usize,
     pub seconds: f64,
     pub interrupted: bool,
