@@ -14,18 +14,15 @@ use swegym_build::cancel::Cancel;
 use swegym_build::context::Context;
 use swegym_build::docker::{Engine, RunOutput, RunSpec};
 use swegym_build::executor::{Executor, Registry, RunJob, Swarm, SwarmConfig};
-use swegym_build::image::base::BaseSource;
-use swegym_build::image::{BuildOptions, Templates};
+use swegym_build::image::BuildOptions;
 use swegym_build::progress::Progress;
-use swegym_build::recipe::{EnvSpec, PythonVersion, RecipeBook, TestSelection, VersionRange};
-use swegym_build::store::{Access, InstanceFilter, Store};
-use swegym_build::validate::script::{out, plan, Phase, Selection, DIR};
+use swegym_build::recipe::RecipeBook;
+use swegym_build::store::{Access, Store};
+use swegym_build::validate::script::{out, plan, Phase, DIR};
 use swegym_build::workspace::Workspace;
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
-}
+mod common;
+use common::arg;
 
 const TEST_PATCH: &str = "diff --git a/tests/test_bench.py b/tests/test_bench.py
 new file mode 100644
@@ -63,19 +60,7 @@ fn cluster() -> (String, String) {
 
 /// One validation run of the fixture's image (a two-second test).
 fn validation_run(image: &str, run: usize) -> RunSpec {
-    let spec = EnvSpec {
-        versions: VersionRange::any(),
-        python: PythonVersion(3, 11),
-        system_packages: vec![],
-        pre_install: vec![],
-        install: vec![],
-        packages: vec![],
-        instance_install: vec![],
-        test_cmd: "pytest -rA -p no:cacheprovider".into(),
-        test_selection: TestSelection::Files,
-        env_vars: Default::default(),
-    };
-    let selection = Selection { args: vec!["tests/test_bench.py".into()], what: "1 file".into() };
+    let (spec, selection) = common::pytest_on_bench_file();
     let p = plan(&spec, &selection, TEST_PATCH, "", Phase::Before, run as u32);
     let mut rs = RunSpec::new(image, &p.script);
     rs.files = p.files;
@@ -113,20 +98,7 @@ async fn main() {
     let runs: usize = arg("--runs").and_then(|r| r.parse().ok()).unwrap_or(16);
     let jobs: usize = arg("--jobs").and_then(|r| r.parse().ok()).unwrap_or(4);
     let local = Engine::connect().await.expect("the local Docker Engine");
-    let image = match arg("--image") {
-        Some(i) => i,
-        None => {
-            let mut found = local.images_with_label("swegym.instance_id").await.unwrap_or_default();
-            found.retain(|i| i.tags.iter().any(|t| t.starts_with("swegym/eval.acme__")));
-            match found.first().and_then(|i| i.tags.first()) {
-                Some(t) => t.clone(),
-                None => {
-                    eprintln!("swarm bench: no swegym/eval.acme__* image; run `cargo test` first or pass --image TAG");
-                    std::process::exit(1);
-                }
-            }
-        }
-    };
+    let image = common::fixture_image(&local, "swarm").await;
     let (host, registry) = cluster();
     let registry: Registry = registry.parse().expect("registry");
     // The fixture image goes to the registry from this engine (it allows plain HTTP to 127/8).
@@ -154,21 +126,7 @@ async fn main() {
     let store = Store::open(&ws, Access::ReadWrite).expect("store");
     let mut cx =
         Context::new(ws, store, "file:///nonexistent", RecipeBook::load(None).unwrap(), Progress::new(false, true));
-    let opts = BuildOptions {
-        filter: InstanceFilter::default(),
-        templates: Templates::load(None).unwrap(),
-        jobs: 1,
-        force: false,
-        base: BaseSource::Debootstrap,
-        ca_cert: std::env::var_os("SSL_CERT_FILE").map(Into::into),
-        debian_mirror: "http://deb.debian.org/debian".into(),
-        python_mirror: None,
-        history: swegym_build::git::History::Full,
-        envs_only: false,
-        check_timeout: std::time::Duration::from_secs(600),
-        swebench_tags: false,
-        allow_undated: false,
-    };
+    let opts = BuildOptions::defaults().expect("build defaults");
     let binary = Path::new(env!("CARGO_BIN_EXE_swegym-build"));
     let worker_image = swegym_build::image::worker::ensure_worker_image(&mut cx, &opts, &registry, None, binary)
         .await

@@ -10,13 +10,10 @@ use std::time::Instant;
 
 use swegym_build::cancel::Cancel;
 use swegym_build::docker::{Engine, RunSpec};
-use swegym_build::recipe::{EnvSpec, PythonVersion, TestSelection, VersionRange};
-use swegym_build::validate::script::{out, plan, Phase, Selection, DIR};
+use swegym_build::validate::script::{out, plan, Phase, DIR};
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
-}
+mod common;
+use common::arg;
 
 const TEST_PATCH: &str = "diff --git a/tests/test_bench.py b/tests/test_bench.py
 new file mode 100644
@@ -37,36 +34,8 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    let image = match arg("--image") {
-        Some(i) => i,
-        None => {
-            let mut found = engine.images_with_label("swegym.instance_id").await.unwrap_or_default();
-            found.retain(|i| i.tags.iter().any(|t| t.starts_with("swegym/eval.acme__")));
-            match found.first().and_then(|i| i.tags.first()) {
-                Some(t) => t.clone(),
-                None => {
-                    eprintln!(
-                        "validate bench: no swegym/eval.acme__* image in the engine; run `cargo test` first \
-                         (its Docker tests build them) or pass --image TAG"
-                    );
-                    std::process::exit(1);
-                }
-            }
-        }
-    };
-    let spec = EnvSpec {
-        versions: VersionRange::any(),
-        python: PythonVersion(3, 11),
-        system_packages: vec![],
-        pre_install: vec![],
-        install: vec![],
-        packages: vec![],
-        instance_install: vec![],
-        test_cmd: "pytest -rA -p no:cacheprovider".into(),
-        test_selection: TestSelection::Files,
-        env_vars: Default::default(),
-    };
-    let selection = Selection { args: vec!["tests/test_bench.py".into()], what: "1 file".into() };
+    let image = common::fixture_image(&engine, "validate").await;
+    let (spec, selection) = common::pytest_on_bench_file();
     let cancel = Cancel::new();
     let mut overheads = Vec::new();
     let mut totals = Vec::new();

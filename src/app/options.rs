@@ -2,7 +2,7 @@
 //! repository list of `--repo` / `--repos FILE`.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,21 +80,7 @@ pub(super) fn image_options(
 /// Build settings for the worker image of commands that build nothing else (`validate`,
 /// `evaluate`, `serve`): the defaults of `build`, so the base image is the one builds use.
 pub(super) fn worker_build_options() -> Result<BuildOptions, Error> {
-    Ok(BuildOptions {
-        filter: InstanceFilter::default(),
-        templates: Templates::load(None).map_err(|e| Error::Usage(e.to_string()))?,
-        jobs: 1,
-        force: false,
-        base: crate::image::base::BaseSource::Debootstrap,
-        ca_cert: std::env::var_os("SSL_CERT_FILE").map(PathBuf::from),
-        debian_mirror: "http://deb.debian.org/debian".into(),
-        python_mirror: None,
-        history: History::Full,
-        envs_only: false,
-        check_timeout: Duration::from_secs(600),
-        swebench_tags: false,
-        allow_undated: false,
-    })
+    BuildOptions::defaults().map_err(|e| Error::Usage(e.to_string()))
 }
 
 /// With `--executor swarm`: checks the cluster flags, makes sure the registry has this binary's

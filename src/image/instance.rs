@@ -191,6 +191,7 @@ async fn build_instance(
     run.timeout = INSTANCE_BUILD_TIMEOUT;
     run.memory_bytes = 8 << 30;
     run.pids = 4096;
+    run.labels = vec![cx.label.clone()];
     let how = HowBuilt::Committed { run: Box::new(run), archive, labels: plan.labels.into_iter().collect() };
     let checked = Some((&inst, &env.spec));
     if let Err(e) = build_and_check(cx, &mut record, how, &log, &env.recipe.package, checked).await? {

@@ -68,6 +68,29 @@ pub struct BuildOptions {
     pub allow_undated: bool,
 }
 
+impl BuildOptions {
+    /// `build`'s defaults for every instance (a debootstrap base, the CA bundle of
+    /// `SSL_CERT_FILE`): what commands that build only the worker image use, so its base is the
+    /// one builds make.
+    pub fn defaults() -> Result<Self, TemplateError> {
+        Ok(Self {
+            filter: InstanceFilter::default(),
+            templates: Templates::load(None)?,
+            jobs: 1,
+            force: false,
+            base: BaseSource::Debootstrap,
+            ca_cert: std::env::var_os("SSL_CERT_FILE").map(PathBuf::from),
+            debian_mirror: "http://deb.debian.org/debian".into(),
+            python_mirror: None,
+            history: History::Full,
+            envs_only: false,
+            check_timeout: Duration::from_secs(600),
+            swebench_tags: false,
+            allow_undated: false,
+        })
+    }
+}
+
 /// SWE-bench's local name for an instance's image (`sweb.eval.x86_64.<id, lowercase>`, `latest`).
 pub fn swebench_tag(instance_id: &str) -> (String, &'static str) {
     (format!("sweb.eval.x86_64.{}", instance_id.to_lowercase()), "latest")
@@ -182,6 +205,8 @@ struct Ctx<'a> {
     progress: &'a Progress,
     /// Base image per wanted Python, or why it could not be had: made once per run.
     bases: HashMap<PythonVersion, Result<BaseImage, String>>,
+    /// The workspace's label, on every build and check container (a killed run's are swept).
+    label: (String, String),
 }
 
 /// Builds every image the selected pinned instances need.
@@ -193,7 +218,14 @@ pub async fn build(context: &mut Context, opts: &BuildOptions) -> Result<BuildSu
         Some(p) => std::fs::read(p).map_err(|source| BuildError::CaCert { path: p.clone(), source })?,
         None => Vec::new(),
     };
-    let mut cx = Ctx { executor, ws, mirrors, opts, ca, cancel, progress, bases: HashMap::new() };
+    let label = crate::context::workspace_label(ws);
+    // We hold the workspace lock: a container (or swarm service) of this workspace is a killed
+    // run's.
+    let swept = executor.sweep(&label).await?;
+    if swept > 0 {
+        progress.println(&format!("removed {swept} containers or services left by a killed run"));
+    }
+    let mut cx = Ctx { executor, ws, mirrors, opts, ca, cancel, progress, bases: HashMap::new(), label };
     let mut summary = BuildSummary::default();
 
     let queue = store.build_targets(&opts.filter)?;
@@ -291,6 +323,7 @@ async fn build_and_check(
     checks.workdir = Some("/testbed".into());
     checks.files = plan.files;
     checks.collect = plan.collect;
+    checks.labels = vec![cx.label.clone()];
     let job = ImageJob { tag: record.tag.clone(), parent: record.parent.clone(), how, checks, check_names: plan.names };
     let out = cx.executor.execute(job, cx.cancel).await?;
     if let Some(dir) = log.parent() {

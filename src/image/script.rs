@@ -43,6 +43,7 @@ pub fn likely_cause(log: &Path) -> String {
         ("certificate verify failed", "TLS interception: pass the proxy's CA bundle with --ca-cert (or SSL_CERT_FILE)"),
         ("no matching distribution found", "a pinned package does not exist for this Python or before the cut-off date; pin another version in the recipe"),
         ("could not find a version that satisfies", "a pinned package does not exist for this Python or before the cut-off date; pin another version in the recipe"),
+        ("build_editable", "the build backend cannot make an editable install (no PEP 660 `build_editable` hook in the setuptools of the cut-off date): install without -e in the recipe (`pip install .`), or add `setuptools>=64` to its packages"),
         ("temporary failure in name resolution", "no network during the build (DNS): check the engine's network or a proxy"),
         ("unable to locate package", "a system package does not exist in this Debian release; fix system_packages in the recipe"),
         ("no such file or directory", "a file the recipe expects is missing at this commit (e.g. a requirements file); adjust install for this version range"),
@@ -155,6 +156,17 @@ pub fn parse_checks(names: &[String], out: &RunOutput) -> Vec<Check> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_editable_install_without_pep_660_is_named_as_the_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("build.log");
+        let text = "ERROR: Project file:///testbed has a 'pyproject.toml' and its build backend is missing the \
+                    'build_editable' hook. Since it does not have a 'setup.py' nor a 'setup.cfg', it cannot be \
+                    installed in editable mode.\nNo such file or directory: setup.py\n";
+        std::fs::write(&log, text).unwrap();
+        assert!(likely_cause(&log).contains("editable install"), "{}", likely_cause(&log));
+    }
 
     #[test]
     fn a_check_without_result_file_fails_with_the_container_output() {

@@ -39,6 +39,7 @@ pub async fn ensure_worker_image(
         None => Vec::new(),
     };
     let Context { store, workspace: ws, mirrors, progress, cancel, .. } = context;
+    let label = crate::context::workspace_label(ws);
     let mut cx = Ctx {
         executor: Executor::Local(manager.clone()),
         ws,
@@ -48,6 +49,7 @@ pub async fn ensure_worker_image(
         cancel,
         progress,
         bases: HashMap::new(),
+        label,
     };
     let base_plan =
         super::base::plan(&opts.templates, PythonVersion(3, 11), &super::base::BaseKind::Debootstrap, &cx.ca)?;

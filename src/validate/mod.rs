@@ -361,6 +361,26 @@ fn read_run(out: &RunOutput, phase: Phase, run: u32, seconds: f64, log_path: Opt
     }
 }
 
+/// Why no test went from failing to passing, in numbers; when every test fails in both phases
+/// that is said first, with a few of them: the environment or the test command is the suspect,
+/// not the instance.
+fn no_fail_to_pass_detail(passed_both: usize, failed_both: &[String], broke: usize) -> String {
+    let total = passed_both + failed_both.len() + broke;
+    let counts = format!(
+        "{total} tests ran: {passed_both} passed before and after, {} failed before and after, {broke} passed before and failed after; none failed before and passed after",
+        failed_both.len()
+    );
+    if total > 0 && failed_both.len() == total {
+        let some: Vec<&str> = failed_both.iter().take(3).map(String::as_str).collect();
+        format!(
+            "every test failed before and after the gold patch (e.g. {}): the environment or the test command is probably broken, see the run logs; {counts}",
+            some.join(", ")
+        )
+    } else {
+        counts
+    }
+}
+
 fn rejected(job: &Job, reason: Reason, detail: String, runs: u32, seconds: f64) -> ValidationRecord {
     ValidationRecord {
         instance_id: job.instance.instance_id.clone(),
@@ -460,10 +480,7 @@ async fn validate_one(cx: &Ctx<'_>, job: &Job) -> Result<(ValidationRecord, Vec<
         (
             "rejected",
             Some(Reason::NoFailToPass),
-            Some(format!(
-                "{} tests ran; none failed before and passed after",
-                lists.pass_to_pass.len() + lists.fail_to_fail.len() + lists.pass_to_fail.len()
-            )),
+            Some(no_fail_to_pass_detail(lists.pass_to_pass.len(), &lists.fail_to_fail, lists.pass_to_fail.len())),
         )
     };
     let record = ValidationRecord {
@@ -526,6 +543,15 @@ mod tests {
         assert_eq!(r.record.source, "plugin");
         assert!(!r.report.contains_key("tests/test_a.py::test_forged"));
         assert_eq!(r.record.test_seconds, Some(1.5));
+    }
+
+    #[test]
+    fn no_fail_to_pass_says_when_every_test_failed_both_times() {
+        let all_failed = no_fail_to_pass_detail(0, &["t::a".into(), "t::b".into()], 0);
+        assert!(all_failed.starts_with("every test failed before and after") && all_failed.contains("t::a, t::b"));
+        let mixed = no_fail_to_pass_detail(3, &["t::a".into()], 1);
+        assert!(mixed.starts_with("5 tests ran: 3 passed before and after, 1 failed"), "{mixed}");
+        assert!(no_fail_to_pass_detail(0, &[], 0).starts_with("0 tests ran"));
     }
 
     #[test]

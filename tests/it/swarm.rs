@@ -205,13 +205,23 @@ async fn swarm_runs_give_the_local_export_survive_a_lost_worker_and_refuse_what_
 
     // Rewards on the swarm too: the gold patches of the curated rows resolve their instances.
     let rows: Vec<Value> = crate::e2e::read_jsonl(&exports.join("full.jsonl"));
-    let predictions: String = rows
+    // Plus the first gold patch with a 170 KB new file: a task spec too big for the environment,
+    // which travels as a one-file image in the registry.
+    let big: String =
+        (0..3000).map(|i| format!("+line {i} of a patch too big for an environment variable\n")).collect();
+    let big_patch = format!(
+        "{}diff --git a/docs/big.txt b/docs/big.txt\nnew file mode 100644\n--- /dev/null\n+++ b/docs/big.txt\n@@ -0,0 +1,3000 @@\n{big}",
+        rows[0]["patch"].as_str().unwrap()
+    );
+    let mut predictions: String = rows
         .iter()
         .map(|r| {
             let p = serde_json::json!({"instance_id": r["instance_id"], "model_name_or_path": "gold", "model_patch": r["patch"]});
             format!("{p}\n")
         })
         .collect();
+    let p = serde_json::json!({"instance_id": rows[0]["instance_id"], "model_name_or_path": "big", "model_patch": big_patch});
+    predictions.push_str(&format!("{p}\n"));
     let preds = swarm.workspace().join("..").join(format!("gold-{}.jsonl", std::process::id()));
     std::fs::write(&preds, predictions).unwrap();
     let mut evaluate: Vec<&str> = vec!["--json", "evaluate", "--predictions", preds.to_str().unwrap()];
@@ -221,7 +231,10 @@ async fn swarm_runs_give_the_local_export_survive_a_lost_worker_and_refuse_what_
     let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let statuses: Vec<&str> =
         summary["predictions"].as_array().unwrap().iter().map(|p| p["status"].as_str().unwrap()).collect();
-    assert_eq!(statuses, vec!["resolved"; rows.len()], "{summary:#}");
+    assert_eq!(statuses, vec!["resolved"; rows.len() + 1], "{summary:#}");
+    let tags: Value =
+        reqwest::get(format!("http://{}/v2/swegym/task/tags/list", c.registry)).await.unwrap().json().await.unwrap();
+    assert!(tags["tags"].as_array().is_some_and(|t| !t.is_empty()), "the big task went by the registry: {tags}");
     assert_eq!(services_left(&c), Vec::<String>::new(), "services left behind");
 
     // 3. More memory than any node has: a clear failure within the placement time-out.
