@@ -237,6 +237,39 @@ async fn swarm_runs_give_the_local_export_survive_a_lost_worker_and_refuse_what_
     assert!(tags["tags"].as_array().is_some_and(|t| !t.is_empty()), "the big task went by the registry: {tags}");
     assert_eq!(services_left(&c), Vec::<String>::new(), "services left behind");
 
+    // And over HTTP: `serve` scores on the swarm too, and leaves nothing behind when stopped.
+    let mut server = swarm.cmd();
+    server
+        .args(["--json", "serve", "--listen", "127.0.0.1:0"])
+        .args(cluster_args)
+        .env("DOCKER_HOST", &c.host)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut server = server.spawn().expect("start serve");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(server.stdout.take().unwrap()));
+    let first = tokio::time::timeout(Duration::from_secs(300), lines.next_line())
+        .await
+        .expect("serve prints its address")
+        .unwrap()
+        .unwrap_or_default();
+    let base = first.strip_prefix("listening on ").unwrap_or_else(|| panic!("{first:?}")).to_string();
+    let body = serde_json::json!({"instance_id": rows[1]["instance_id"], "patch": rows[1]["patch"]});
+    let r: Value = reqwest::Client::new()
+        .post(format!("{base}/v1/evaluations"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "resolved", "{r}");
+    let pid = server.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let stopped = tokio::time::timeout(Duration::from_secs(120), server.wait()).await.expect("serve stops").unwrap();
+    assert!(stopped.success(), "serve: {stopped}");
+    assert_eq!(services_left(&c), Vec::<String>::new(), "services left behind");
+
     // 3. More memory than any node has: a clear failure within the placement time-out.
     let mut greedy: Vec<&str> =
         vec!["validate", "--force", "--instance", "acme__shop-1", "--memory", "1000g", "--placement-timeout", "10"];
