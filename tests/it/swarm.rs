@@ -270,6 +270,28 @@ async fn swarm_runs_give_the_local_export_survive_a_lost_worker_and_refuse_what_
     assert!(stopped.success(), "serve: {stopped}");
     assert_eq!(services_left(&c), Vec::<String>::new(), "services left behind");
 
+    // An image the registry does not have is rebuilt, whatever the store says: the same workspace
+    // against an empty part of the registry (a prefix of its own) builds everything again.
+    let prefix = format!("{}/fresh{stamp}", c.registry);
+    let build_args = [
+        "--json",
+        "build",
+        "--recipes",
+        swarm_recipes.path().to_str().unwrap(),
+        "--base",
+        "debootstrap",
+        "--history",
+        "shallow",
+        "--executor",
+        "swarm",
+        "--registry",
+        prefix.as_str(),
+    ];
+    let out = swarm.run(&build_args, &[("DOCKER_HOST", c.host.as_str()), envs[0]]).await;
+    assert!(out.status.success(), "build: {}\n{}", stdout(&out), stderr(&out));
+    let built: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!((built["built"].as_u64(), built["reused"].as_u64()), (Some(6), Some(0)), "{built:#}");
+
     // 3. More memory than any node has: a clear failure within the placement time-out.
     let mut greedy: Vec<&str> =
         vec!["validate", "--force", "--instance", "acme__shop-1", "--memory", "1000g", "--placement-timeout", "10"];
