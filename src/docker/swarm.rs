@@ -267,7 +267,7 @@ impl Engine {
             {
                 Ok(false)
             }
-            Err(e) => Err(api(e)),
+            Err(e) => Err(registry_error(name, login, &e.to_string())),
         }
     }
 
@@ -277,9 +277,9 @@ impl Engine {
         let opts = PushImageOptionsBuilder::default().tag(tag).build();
         let mut stream = Box::pin(self.docker.push_image(repo, Some(opts), login.map(RegistryLogin::credentials)));
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| DockerError::Api(format!("pushing {name}: {e}")))?;
+            let info = item.map_err(|e| registry_error(name, login, &format!("pushing: {e}")))?;
             if let Some(e) = info.error_detail.and_then(|d| d.message) {
-                return Err(DockerError::Api(format!("pushing {name}: {e}")));
+                return Err(registry_error(name, login, &format!("pushing: {e}")));
             }
         }
         Ok(())
@@ -297,13 +297,13 @@ impl Engine {
                         return if is_not_found(&e) {
                             Ok(false)
                         } else {
-                            Err(DockerError::Api(format!("pulling {name}: {e}")))
+                            Err(registry_error(name, login, &format!("pulling: {e}")))
                         };
                     }
                 }
                 Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => return Ok(false),
                 Err(e) if is_not_found(&e.to_string()) => return Ok(false),
-                Err(e) => return Err(DockerError::Api(format!("pulling {name}: {e}"))),
+                Err(e) => return Err(registry_error(name, login, &format!("pulling: {e}"))),
             }
         }
         Ok(true)
@@ -351,6 +351,22 @@ pub fn split_tag(name: &str) -> (&str, &str) {
     }
 }
 
+/// A registry's refusal, with what to do when it wants a login.
+fn registry_error(name: &str, login: Option<&RegistryLogin>, msg: &str) -> DockerError {
+    let m = msg.to_lowercase();
+    let refused = m.contains("unauthorized") || m.contains("authentication required") || m.contains("denied");
+    let hint = match (refused, login) {
+        (true, None) => format!(
+            "\n  the registry wants a login: set {} and {} (they are passed to the nodes as a swarm secret, never stored)",
+            crate::workspace::env::REGISTRY_USERNAME,
+            crate::workspace::env::REGISTRY_PASSWORD
+        ),
+        (true, Some(l)) => format!("\n  the registry refused the login of {:?}: check {}", l.username, crate::workspace::env::REGISTRY_PASSWORD),
+        (false, _) => String::new(),
+    };
+    DockerError::Api(format!("registry, {name}: {msg}{hint}"))
+}
+
 fn is_not_found(msg: &str) -> bool {
     let m = msg.to_lowercase();
     m.contains("not found") || m.contains("manifest unknown") || m.contains("does not exist")
@@ -365,6 +381,16 @@ mod tests {
         assert_eq!(split_tag("127.0.0.1:5000/swegym/env.a__b:1.0-abc"), ("127.0.0.1:5000/swegym/env.a__b", "1.0-abc"));
         assert_eq!(split_tag("127.0.0.1:5000/swegym/worker"), ("127.0.0.1:5000/swegym/worker", "latest"));
         assert_eq!(split_tag("swegym/base:py3.11"), ("swegym/base", "py3.11"));
+    }
+
+    #[test]
+    fn a_registry_that_wants_a_login_says_which_variables_give_it() {
+        let e = registry_error("r:5443/x:1", None, "unauthorized: authentication required").to_string();
+        assert!(e.contains("SWEGYM_REGISTRY_USERNAME") && e.contains("SWEGYM_REGISTRY_PASSWORD"), "{e}");
+        let login = RegistryLogin { server: "r:5443".into(), username: "me".into(), password: "s3cret".into() };
+        let e = registry_error("r:5443/x:1", Some(&login), "unauthorized").to_string();
+        assert!(e.contains("refused the login of \"me\"") && !e.contains("s3cret"), "{e}");
+        assert!(!registry_error("r/x:1", None, "connection refused").to_string().contains("login"));
     }
 
     #[test]

@@ -20,10 +20,13 @@ use crate::support::{stderr, stdout, TestContext};
 /// The worker that is killed mid-validation.
 const VICTIM: &str = "swegym-ci-worker-1";
 
-/// The test cluster's manager (`DOCKER_HOST`) and registry, from `.ci/swarm up`.
+/// The test cluster's manager (`DOCKER_HOST`) and registries, from `.ci/swarm up`.
 struct Cluster {
     host: String,
     registry: String,
+    /// A registry that wants a login (TLS, htpasswd), and the file with its user and password.
+    login_registry: String,
+    login_file: PathBuf,
 }
 
 fn script() -> PathBuf {
@@ -48,6 +51,13 @@ fn cluster() -> Cluster {
     Cluster {
         host: vars.get("SWEGYM_SWARM_HOST").expect("SWEGYM_SWARM_HOST from .ci/swarm up").to_string(),
         registry: vars.get("SWEGYM_SWARM_REGISTRY").expect("SWEGYM_SWARM_REGISTRY from .ci/swarm up").to_string(),
+        login_registry: vars
+            .get("SWEGYM_SWARM_LOGIN_REGISTRY")
+            .expect("SWEGYM_SWARM_LOGIN_REGISTRY from .ci/swarm up")
+            .to_string(),
+        login_file: PathBuf::from(
+            vars.get("SWEGYM_SWARM_LOGIN_FILE").expect("SWEGYM_SWARM_LOGIN_FILE from .ci/swarm up"),
+        ),
     }
 }
 
@@ -337,4 +347,48 @@ async fn swarm_runs_give_the_local_export_survive_a_lost_worker_and_refuse_what_
     assert!(summary["swept_containers"].as_u64() >= Some(1), "{summary:#}");
     assert_eq!(summary["validated"], 0, "{summary:#}");
     assert_eq!(services_left(&c), Vec::<String>::new(), "the next run swept what SIGKILL left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_login_comes_from_the_environment_and_goes_nowhere_else() {
+    let _one = DOCKER.lock().await;
+    let c = cluster();
+    let login = std::fs::read_to_string(&c.login_file).expect("the login registry's user and password");
+    let mut lines = login.lines();
+    let (user, password) = (lines.next().unwrap().trim().to_string(), lines.next().unwrap().trim().to_string());
+    let fx = shop();
+    let url = git_url(fx.root.path());
+    let repos_file = fx.root.path().join("repos.txt");
+    std::fs::write(&repos_file, format!("{REPO}\n")).unwrap();
+    let ctx = TestContext::new().await;
+    ctx.fake.add_repo(REPO, fx.repo.clone());
+    // A prefix of this run's own: everything is pushed and pulled through the login registry now.
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let registry = format!("{}/login{stamp}", c.login_registry);
+    let mut args = refresh_args(repos_file.to_str().unwrap(), fx.recipes.to_str().unwrap());
+    args.extend(["--executor", "swarm", "--registry", registry.as_str()]);
+    let base_envs =
+        [("SWEGYM_GIT_URL", url.as_str()), ("GITHUB_TOKEN", "test-token"), ("DOCKER_HOST", c.host.as_str())];
+
+    // Without the login: a clear error naming the variables, before any work.
+    let out = ctx.run(&args, &base_envs).await;
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("SWEGYM_REGISTRY_USERNAME") && err.contains("SWEGYM_REGISTRY_PASSWORD"), "{err}");
+
+    // With it: the whole refresh through the login registry.
+    let mut envs = base_envs.to_vec();
+    envs.extend([("SWEGYM_REGISTRY_USERNAME", user.as_str()), ("SWEGYM_REGISTRY_PASSWORD", password.as_str())]);
+    let out = ctx.run(&args, &envs).await;
+    assert!(matches!(out.status.code(), Some(0 | 3)), "refresh: {}\n{}", stdout(&out), stderr(&out));
+    let full = crate::e2e::read_jsonl(&ctx.workspace().join("exports/full.jsonl"));
+    assert_eq!(full.len(), 2, "{full:#?}");
+    assert!(!stdout(&out).contains(&password) && !stderr(&out).contains(&password));
+    for (path, bytes) in crate::support::all_files(&ctx.workspace()) {
+        assert!(!crate::support::contains_bytes(&bytes, password.as_bytes()), "the password is in {}", path.display());
+    }
+    // The login went to the workers as a swarm secret, removed with the run.
+    let secrets = on_manager(&c, &["secret", "ls", "--filter", "label=swegym.run", "--format", "{{.Name}}"]);
+    assert_eq!(secrets.trim(), "", "secrets left behind");
+    assert_eq!(services_left(&c), Vec::<String>::new(), "services left behind");
 }
