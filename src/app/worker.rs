@@ -28,16 +28,19 @@ pub(super) async fn run() -> Exit {
         Ok(e) => e,
         Err(e) => return fail(e),
     };
-    let ok = match envelope.kind.as_str() {
-        RunJob::KIND => matches!(serve::<RunJob>(&engine, envelope, &cancel).await, Outcome::Ok(_)),
-        ImageJob::KIND => matches!(serve::<ImageJob>(&engine, envelope, &cancel).await, Outcome::Ok(_)),
+    // A job that failed still printed its result: the task itself succeeded.
+    match envelope.kind.as_str() {
+        RunJob::KIND => {
+            serve::<RunJob>(&engine, envelope, &cancel).await;
+        }
+        ImageJob::KIND => {
+            serve::<ImageJob>(&engine, envelope, &cancel).await;
+        }
         other => {
             return fail(format!(
                 "this worker does not know jobs of kind {other:?}: the worker image and the coordinator are different versions"
             ))
         }
-    };
-    // A job that failed still printed its result: the task itself succeeded.
-    let _ = ok;
+    }
     Exit::Ok
 }

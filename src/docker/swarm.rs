@@ -17,8 +17,8 @@ use bollard::models::{
     TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum, TaskState,
 };
 use bollard::query_parameters::{
-    CreateImageOptionsBuilder, ListNodesOptionsBuilder, ListServicesOptionsBuilder, ListTasksOptionsBuilder,
-    LogsOptionsBuilder, PushImageOptionsBuilder,
+    CreateImageOptionsBuilder, ListServicesOptionsBuilder, ListTasksOptionsBuilder, LogsOptionsBuilder,
+    PushImageOptionsBuilder,
 };
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -185,7 +185,6 @@ impl Engine {
     /// Each node's id with whether it is up (state `ready`) and its hostname.
     pub async fn nodes(&self) -> Result<Vec<(String, bool, String)>, DockerError> {
         let nodes = self.docker.list_nodes(None::<bollard::query_parameters::ListNodesOptions>).await.map_err(api)?;
-        let _ = ListNodesOptionsBuilder::default();
         Ok(nodes
             .into_iter()
             .map(|n| {
