@@ -230,6 +230,16 @@ impl Display for BuildSummary {
                 built_instances().count()
             )?;
         }
+        if !self.blocked.is_empty() {
+            let some: Vec<&str> = self.blocked.iter().take(8).map(String::as_str).collect();
+            let more = if self.blocked.len() > some.len() { ", …" } else { "" };
+            writeln!(
+                f,
+                "{} instances not built: their environment image failed ({}{more})",
+                self.blocked.len(),
+                some.join(", ")
+            )?;
+        }
         let unpinned = if self.unpinned > 0 {
             format!(", {} without a version (run `pin`)", self.unpinned)
         } else {
@@ -821,6 +831,7 @@ mod tests {
             reused: 1,
             failed: 1,
             unpinned: 2,
+            blocked: vec!["acme__shop-9".into(), "acme__shop-10".into()],
             seconds: 30.0,
             interrupted: false,
         };

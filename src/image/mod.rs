@@ -158,6 +158,9 @@ pub struct BuildSummary {
     pub failed: u64,
     /// Instances left out because they have no version (see `pin`).
     pub unpinned: u64,
+    /// Instances not built because their environment image failed (see its entry in `images`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blocked: Vec<String>,
     pub seconds: f64,
     pub interrupted: bool,
 }
@@ -264,6 +267,7 @@ pub async fn build(context: &mut Context, opts: &BuildOptions) -> Result<BuildSu
         }
         let Some(env_image) = env_image else {
             bar.inc(instances.len() as u64);
+            summary.blocked.extend(instances.into_iter().map(|i| i.instance_id));
             continue;
         };
         instance::build_instances(&cx, store, &v, &env_image, instances, &bar, &mut summary).await?;

@@ -254,6 +254,8 @@ async fn a_broken_recipe_fails_with_its_cause_and_leaves_no_image_tagged() {
     assert!(err.contains("requirements-that-do-not-exist.txt"), "the log's last lines: {err}");
     assert!(err.contains("likely cause"), "{err}");
     assert_eq!(summary["images"].as_array().unwrap().iter().filter(|i| i["tier"] == "instance").count(), 0);
+    // Its instances are named, not silently left out.
+    assert_eq!(summary["blocked"], serde_json::json!(["acme__calc-1", "acme__calc-2"]), "{summary:#}");
     let engine = Engine::connect().await.unwrap();
     assert!(engine.image(env["tag"].as_str().unwrap()).await.unwrap().is_none(), "no image is tagged as good");
 }
