@@ -353,7 +353,9 @@ pub fn split_tag(name: &str) -> (&str, &str) {
 /// A registry's refusal, with what to do when it wants a login.
 fn registry_error(name: &str, login: Option<&RegistryLogin>, msg: &str) -> DockerError {
     let m = msg.to_lowercase();
-    let refused = m.contains("unauthorized") || m.contains("authentication required") || m.contains("denied");
+    let refused = ["unauthorized", "authentication required", "no basic auth credentials", "denied"]
+        .iter()
+        .any(|needle| m.contains(needle));
     let hint = match (refused, login) {
         (true, None) => format!(
             "\n  the registry wants a login: set {} and {} (they are passed to the nodes as a swarm secret, never stored)",
@@ -390,6 +392,9 @@ mod tests {
         let e = registry_error("r:5443/x:1", Some(&login), "unauthorized").to_string();
         assert!(e.contains("refused the login of \"me\"") && !e.contains("s3cret"), "{e}");
         assert!(!registry_error("r/x:1", None, "connection refused").to_string().contains("login"));
+        let e =
+            registry_error("r:5443/x:1", None, "Head \"https://r:5443/v2/x/manifests/1\": no basic auth credentials");
+        assert!(e.to_string().contains("SWEGYM_REGISTRY_USERNAME"), "{e}");
     }
 
     #[test]
