@@ -92,6 +92,19 @@ async fn throughput(executor: &Executor, image: &str, runs: usize, jobs: usize) 
     runs as f64 / t.elapsed().as_secs_f64() * 60.0
 }
 
+/// Seconds of each of `n` no-op runs (`true` in `image`), one after another.
+async fn noop_times(executor: &Executor, image: &str, n: usize) -> Vec<f64> {
+    let cancel = Cancel::new();
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = Instant::now();
+        let job = RunJob { spec: RunSpec::new(image, "true"), what: format!("noop {i}") };
+        executor.execute(job, &cancel).await.expect("a no-op run");
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times
+}
+
 #[tokio::main]
 async fn main() {
     let tasks: usize = arg("--tasks").and_then(|r| r.parse().ok()).unwrap_or(10);
@@ -109,14 +122,7 @@ async fn main() {
 
     // The local baseline, before DOCKER_HOST points at the manager.
     let local_exec = Executor::Local(local.clone());
-    let cancel = Cancel::new();
-    let mut local_times = vec![];
-    for i in 0..tasks {
-        let t = Instant::now();
-        let job = RunJob { spec: RunSpec::new(&image, "true"), what: format!("noop {i}") };
-        local_exec.execute(job, &cancel).await.expect("local run");
-        local_times.push(t.elapsed().as_secs_f64());
-    }
+    let mut local_times = noop_times(&local_exec, &image, tasks).await;
     let local_rate = throughput(&local_exec, &image, runs, jobs).await;
 
     std::env::set_var("DOCKER_HOST", &host);
@@ -145,18 +151,9 @@ async fn main() {
     let both =
         Executor::Swarm(std::sync::Arc::new(Swarm::connect(config(vec![]), label.clone()).await.expect("swarm")));
     // Warm up: every worker pulls the worker and fixture images once.
-    for i in 0..4 {
-        let job = RunJob { spec: RunSpec::new(&image, "true"), what: format!("warm-up {i}") };
-        both.execute(job, &cancel).await.expect("warm-up");
-    }
+    noop_times(&both, &image, 4).await;
     let _ = std::fs::remove_file(&trace);
-    let mut swarm_times = vec![];
-    for i in 0..tasks {
-        let t = Instant::now();
-        let job = RunJob { spec: RunSpec::new(&image, "true"), what: format!("noop {i}") };
-        both.execute(job, &cancel).await.expect("swarm run");
-        swarm_times.push(t.elapsed().as_secs_f64());
-    }
+    let mut swarm_times = noop_times(&both, &image, tasks).await;
     let traced: Vec<serde_json::Value> = std::fs::read_to_string(&trace)
         .unwrap_or_default()
         .lines()
