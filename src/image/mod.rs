@@ -89,6 +89,14 @@ impl BuildOptions {
             allow_undated: false,
         })
     }
+
+    /// The bytes of `ca_cert` (empty without one): trusted inside every image, hashed into base tags.
+    pub fn ca_bundle(&self) -> Result<Vec<u8>, BuildError> {
+        match &self.ca_cert {
+            Some(p) => std::fs::read(p).map_err(|source| BuildError::CaCert { path: p.clone(), source }),
+            None => Ok(Vec::new()),
+        }
+    }
 }
 
 /// SWE-bench's local name for an instance's image (`sweb.eval.x86_64.<id, lowercase>`, `latest`).
@@ -217,10 +225,7 @@ pub async fn build(context: &mut Context, opts: &BuildOptions) -> Result<BuildSu
     let executor = context.executor().await?;
     let Context { store, workspace: ws, mirrors, recipes: book, progress, cancel, .. } = context;
     let started = Instant::now();
-    let ca = match &opts.ca_cert {
-        Some(p) => std::fs::read(p).map_err(|source| BuildError::CaCert { path: p.clone(), source })?,
-        None => Vec::new(),
-    };
+    let ca = opts.ca_bundle()?;
     let label = crate::context::workspace_label(ws);
     // We hold the workspace lock: a container (or swarm service) of this workspace is a killed
     // run's.

@@ -34,10 +34,7 @@ pub async fn ensure_worker_image(
     if opts.base == BaseSource::Auto || opts.base == BaseSource::Uv {
         opts.base = BaseSource::Debootstrap;
     }
-    let ca = match &opts.ca_cert {
-        Some(p) => std::fs::read(p).map_err(|source| BuildError::CaCert { path: p.clone(), source })?,
-        None => Vec::new(),
-    };
+    let ca = opts.ca_bundle()?;
     let Context { store, workspace: ws, mirrors, progress, cancel, .. } = context;
     let label = crate::context::workspace_label(ws);
     let mut cx = Ctx {
