@@ -48,6 +48,9 @@ pub struct Swarm {
     run: String,
     seq: AtomicU64,
     live: Mutex<HashSet<String>>,
+    /// The nodes that are up, as last listed, and when: every task in flight checks its node on
+    /// each poll, so the list is fetched at most once per poll interval for all of them.
+    up_nodes: tokio::sync::Mutex<Option<(Instant, HashSet<String>)>>,
     /// The registry login as a swarm secret (id, name), when there is one.
     login_secret: Option<(String, String)>,
     trace: Option<std::path::PathBuf>,
@@ -78,6 +81,7 @@ impl Swarm {
             run,
             seq: AtomicU64::new(0),
             live: Mutex::new(HashSet::new()),
+            up_nodes: tokio::sync::Mutex::new(None),
             login_secret: None,
             trace: std::env::var_os(crate::workspace::env::TRACE_TASKS).map(Into::into),
         };
@@ -356,7 +360,17 @@ impl Swarm {
     }
 
     async fn node_up(&self, node: &str) -> Result<bool, DockerError> {
-        Ok(self.manager.nodes().await?.iter().any(|(id, up, _)| id == node && *up))
+        let mut cached = self.up_nodes.lock().await;
+        if let Some((at, up)) = cached.as_ref() {
+            if at.elapsed() < POLL {
+                return Ok(up.contains(node));
+            }
+        }
+        let up: HashSet<String> =
+            self.manager.nodes().await?.into_iter().filter(|(_, up, _)| *up).map(|(id, _, _)| id).collect();
+        let answer = up.contains(node);
+        *cached = Some((Instant::now(), up));
+        Ok(answer)
     }
 
     /// The result in the service's logs; a few tries, as logs may lag the task's end.
