@@ -99,10 +99,6 @@ impl Swarm {
         &self.manager
     }
 
-    pub fn config(&self) -> &SwarmConfig {
-        &self.config
-    }
-
     fn labels(&self, kind: &str) -> HashMap<String, String> {
         HashMap::from([
             (self.label.0.clone(), self.label.1.clone()),
