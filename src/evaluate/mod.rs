@@ -216,7 +216,7 @@ pub async fn score(
     wanted.dedup();
     let args = match spec.test_selection {
         TestSelection::Files => test_args(&wanted, &test_files),
-        TestSelection::MypyCases => mypy_args(&wanted),
+        TestSelection::MypyCases | TestSelection::MypyCasesMentioned => mypy_args(&wanted),
     };
     let plan = script::plan(&filtered.kept, &inst.test_patch, &all_touched, &spec.test_cmd, &args);
     let mut run = RunSpec::new(image, &plan.script);

@@ -75,6 +75,10 @@ pub enum TestSelection {
     Files,
     /// mypy's data-driven tests: `-k` with the `[case …]` names the test patch adds or changes.
     MypyCases,
+    /// As `MypyCases`, with every `[case …]` name the patch's hunks mention, context lines
+    /// included: SWE-Gym's rule, which also selects the case after a hunk (and, `-k` matching
+    /// substrings, cases whose names extend it).
+    MypyCasesMentioned,
 }
 
 #[derive(Debug, Clone, Deserialize)]

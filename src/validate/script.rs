@@ -50,8 +50,8 @@ pub fn select_tests(spec: &EnvSpec, test_patch: &str) -> Option<Selection> {
             let what = format!("{} file{}", files.len(), if files.len() == 1 { "" } else { "s" });
             Some(Selection { args: files, what })
         }
-        TestSelection::MypyCases => {
-            let cases = mypy_cases(test_patch);
+        TestSelection::MypyCases | TestSelection::MypyCasesMentioned => {
+            let cases = mypy_cases(test_patch, spec.test_selection == TestSelection::MypyCasesMentioned);
             if cases.is_empty() {
                 return None;
             }
@@ -66,13 +66,20 @@ fn deleted_files(patch: &str) -> Vec<String> {
     Patch::parse(patch).files().iter().filter(|f| f.is_deleted()).filter_map(|f| f.path()).map(str::to_string).collect()
 }
 
-/// The `[case NAME]` blocks a mypy test patch adds or changes, without their flag suffixes
-/// (`-skip`, `-xfail`, `-writescache` …), in order of appearance.
-pub fn mypy_cases(test_patch: &str) -> Vec<String> {
+/// The `[case NAME]` blocks a mypy test patch adds or changes — or, with `mentioned`, every one
+/// its hunks name, context and removed lines included (SWE-Gym's rule) — without their flag
+/// suffixes (`-skip`, `-xfail`, `-writescache` …), in order of appearance.
+pub fn mypy_cases(test_patch: &str, mentioned: bool) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for line in test_patch.lines() {
-        // Added case headers only: a context line names a case the patch did not change.
-        let Some(rest) = line.strip_prefix("+[case ") else { continue };
+        // Without `mentioned`, added case headers only: a context line names a case the patch
+        // did not change.
+        let body = match line.as_bytes().first() {
+            Some(b'+') if !line.starts_with("+++") => &line[1..],
+            Some(b' ' | b'-') if mentioned && !line.starts_with("---") => &line[1..],
+            _ => continue,
+        };
+        let Some(rest) = body.strip_prefix("[case ") else { continue };
         let Some(name) = rest.strip_suffix(']') else { continue };
         let mut name = name.trim();
         while let Some((head, flag)) = name.rsplit_once('-') {
@@ -186,9 +193,20 @@ mod tests {
 
     #[test]
     fn mypy_cases_are_added_names_without_flags_once() {
-        assert_eq!(mypy_cases(MYPY_PATCH), vec!["testNewThing", "testOther", "testPosix"]);
+        assert_eq!(mypy_cases(MYPY_PATCH, false), vec!["testNewThing", "testOther", "testPosix"]);
         let sel = select_tests(&spec(TestSelection::MypyCases), MYPY_PATCH).unwrap();
         assert_eq!(sel.args, vec!["-k".to_string(), "testNewThing or testOther or testPosix".into()]);
+    }
+
+    #[test]
+    fn mypy_cases_mentioned_also_takes_context_and_removed_lines_as_swegym_does() {
+        let patch = format!("{MYPY_PATCH}-[case testGone]\n");
+        assert_eq!(
+            mypy_cases(&patch, true),
+            vec!["testExisting", "testNewThing", "testOther", "testPosix", "testGone"]
+        );
+        let sel = select_tests(&spec(TestSelection::MypyCasesMentioned), &patch).unwrap();
+        assert_eq!(sel.what, "5 cases");
     }
 
     #[test]
