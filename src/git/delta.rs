@@ -1,14 +1,14 @@
 //! The difference between two commits' working trees, as what an image layer needs to turn a
 //! checkout of one into a checkout of the other: the files to write and the paths to remove. With
-//! [`Mirror::repository_only`] (the `.git` of the target commit alone), an instance image is the
-//! environment's checkout plus this delta — a few files — instead of a second copy of the whole
-//! checkout.
+//! [`Mirror::repository_over`] (the objects the target's repository needs that the lower
+//! checkout's lacks), an instance image is the environment's checkout plus these deltas — a few
+//! files and objects — instead of a second copy of the whole checkout and its repository.
 
 use std::path::Path;
 
 use git2::{Delta, DiffOptions, Oid, Repository};
 
-use super::{GitError, History, Mirror};
+use super::{write_shallow, GitError, History, Mirror};
 
 /// What a file of the target tree is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,59 +109,58 @@ impl Mirror {
         Ok(out)
     }
 
-    /// Writes `dest/.git` alone for `sha`: the same repository [`Mirror::snapshot`] makes (only
-    /// objects reachable from `sha`, or `sha` alone with [`History::Shallow`]; HEAD detached at it;
-    /// no remote, branch or tag), without a working tree or an index. The image that receives it
-    /// builds the index from the files already there (`git reset`).
-    pub fn repository_only(&self, sha: &str, dest: &Path, history: History) -> Result<(), GitError> {
-        let oid = self.ensure_commit(sha)?;
-        let derr = |source| GitError::Git { path: dest.to_path_buf(), source };
-        let repo = Repository::init(dest).map_err(derr)?;
-        self.write_pack(oid, &repo, dest, history)?;
-        repo.set_head_detached(oid).map_err(derr)?;
-        let _ = std::fs::remove_dir_all(dest.join(".git/hooks"));
-        Ok(())
-    }
-
-    /// Packs the objects reachable from `oid` (or `oid` alone, marked shallow) into `repo`.
-    pub(super) fn write_pack(
+    /// Writes `dest/.git` for `to` as a layer over a checkout made by [`Mirror::snapshot`] of
+    /// `from` with [`History::Shallow`] (whose objects are loose, one file each): HEAD detached at
+    /// `to`, a pack of the objects `to`'s repository needs that `from`'s lacks (every commit up to
+    /// `to`, or `to` alone with [`History::Shallow`]), and no working tree, index, remote, branch
+    /// or tag. Returns which of `from`'s loose objects `to`'s repository shares: the layer keeps
+    /// those and deletes the rest (`from` itself and everything only it has), so the result holds
+    /// exactly what a fresh snapshot of `to` would, nothing newer — and an instance layer carries
+    /// only the objects that differ instead of a second copy of the repository.
+    pub fn repository_over(
         &self,
-        oid: Oid,
-        repo: &Repository,
+        from: &str,
+        to: &str,
         dest: &Path,
         history: History,
-    ) -> Result<(), GitError> {
+    ) -> Result<RepositoryLayer, GitError> {
+        let from = self.ensure_commit(from)?;
+        let to = self.ensure_commit(to)?;
         let derr = |source| GitError::Git { path: dest.to_path_buf(), source };
-        let mut pb = self.git.packbuilder().map_err(self.git_err())?;
-        match history {
-            History::Full => {
-                let mut walk = self.git.revwalk().map_err(self.git_err())?;
-                walk.push(oid).map_err(self.git_err())?;
-                pb.insert_walk(&mut walk).map_err(self.git_err())?;
-            }
-            History::Shallow => pb.insert_commit(oid).map_err(self.git_err())?,
-        }
-        let odb = repo.odb().map_err(derr)?;
-        let mut writer = odb.packwriter().map_err(derr)?;
-        let mut failed = None;
-        pb.foreach(|chunk| match std::io::Write::write_all(&mut writer, chunk) {
-            Ok(()) => true,
-            Err(e) => {
-                failed = Some(e);
-                false
-            }
-        })
-        .map_err(self.git_err())?;
-        if let Some(source) = failed {
-            return Err(GitError::Io { path: dest.to_path_buf(), source });
-        }
-        writer.commit().map_err(derr)?;
-        if history == History::Shallow {
-            std::fs::write(dest.join(".git/shallow"), format!("{oid}\n"))
-                .map_err(|source| GitError::Io { path: dest.to_path_buf(), source })?;
-        }
-        Ok(())
+        let (have, _) = self.objects(from, History::Shallow)?;
+        let (need, cut) = self.objects(to, history)?;
+        let repo = Repository::init(dest).map_err(derr)?;
+        let mut added: Vec<Oid> = need.difference(&have).copied().collect();
+        added.sort();
+        self.write_pack(&added, &repo, dest)?;
+        write_shallow(&repo, &cut).map_err(|source| GitError::Io { path: dest.to_path_buf(), source })?;
+        // Written by hand: libgit2 refuses a HEAD whose commit it cannot read, and the commit may
+        // be among the objects the layer keeps rather than in the pack.
+        std::fs::write(repo.path().join("HEAD"), format!("{to}\n"))
+            .map_err(|source| GitError::Io { path: dest.to_path_buf(), source })?;
+        let _ = std::fs::remove_dir_all(dest.join(".git/hooks"));
+        let mut keep: Vec<String> = need.intersection(&have).map(|o| loose_object_path(*o)).collect();
+        keep.sort();
+        Ok(RepositoryLayer { removed: have.len() - keep.len(), keep, added: added.len() })
     }
+}
+
+/// What [`Mirror::repository_over`] wrote, and which of the lower checkout's objects stay.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepositoryLayer {
+    /// The lower checkout's loose objects to keep, as paths under `.git/objects` (`ab/cdef…`),
+    /// sorted bytewise.
+    pub keep: Vec<String>,
+    /// Objects in the new pack.
+    pub added: usize,
+    /// Lower objects the layer deletes.
+    pub removed: usize,
+}
+
+/// Where git stores `oid` as a loose object, under `.git/objects`.
+pub fn loose_object_path(oid: Oid) -> String {
+    let hex = oid.to_string();
+    format!("{}/{}", &hex[..2], &hex[2..])
 }
 
 #[cfg(test)]
@@ -207,14 +206,86 @@ mod tests {
         assert!(f.write.contains(&DeltaFile { path: "link.py".into(), content: DeltaContent::Symlink("a.py".into()) }));
         assert_eq!(f.remove, vec!["pkg/old.py".to_string()]);
         assert_eq!(m.tree_delta(&env, &env).unwrap(), TreeDelta::default());
+    }
 
-        // The repository alone: HEAD at the commit, nothing newer, no working tree.
-        let dest = tmp.path().join("instance");
-        m.repository_only(&base, &dest, History::Shallow).unwrap();
-        assert!(!dest.join("a.py").exists());
-        assert_eq!(git(&dest, &["rev-parse", "HEAD"]), base);
-        assert!(!git(&dest, &["cat-file", "--batch-all-objects", "--batch-check"]).contains(&env));
-        assert_eq!(git(&dest, &["rev-list", "--count", "HEAD"]), "1");
+    /// Every object file under `dir/.git/objects` (loose objects as `ab/cdef…`, packs by name).
+    fn object_files(dir: &Path) -> Vec<String> {
+        let root = dir.join(".git/objects");
+        let mut out = Vec::new();
+        for sub in std::fs::read_dir(&root).unwrap() {
+            let sub = sub.unwrap();
+            for f in std::fs::read_dir(sub.path()).unwrap() {
+                out.push(format!("{}/{}", sub.file_name().to_string_lossy(), f.unwrap().file_name().to_string_lossy()));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn an_instance_repository_over_the_environment_ships_only_the_objects_that_differ() {
+        let tmp = tempfile::tempdir().unwrap();
+        let up = tmp.path().join("acme/widgets");
+        std::fs::create_dir_all(up.join("pkg")).unwrap();
+        git(&up, &["init", "-q", "-b", "main"]);
+        std::fs::write(up.join("pkg/big.json"), "[1, 2, 3]\n".repeat(1000)).unwrap();
+        let root = commit(&up, "a.py", "x = 0\n", "root");
+        let base = commit(&up, "a.py", "x = 1\n", "base");
+        std::fs::write(up.join("pkg/new.py"), "n = 1\n").unwrap();
+        let env = commit(&up, "a.py", "x = 2  # the fix\n", "env, later");
+        let m = Mirrors::new(tmp.path().join("mirrors"), format!("file://{}/{{repo}}", tmp.path().display()))
+            .open(&"acme/widgets".parse().unwrap())
+            .unwrap();
+
+        // The environment's checkout: shallow, every object loose.
+        let envdir = tmp.path().join("env");
+        m.snapshot(&env, &envdir, History::Shallow).unwrap();
+        let env_objects = object_files(&envdir);
+        assert!(env_objects.iter().all(|f| !f.starts_with("pack/")), "{env_objects:?}");
+        assert!(env_objects.contains(&loose_object_path(Oid::from_str(&env).unwrap())));
+        assert_eq!(git(&envdir, &["rev-list", "--count", "HEAD"]), "1");
+        assert_eq!(git(&envdir, &["fsck", "--no-progress"]), "");
+
+        for history in [History::Shallow, History::Full] {
+            let dest = tmp.path().join(format!("instance-{history:?}"));
+            let layer = m.repository_over(&env, &base, &dest, history).unwrap();
+            // What stays is the environment's, and not its commit nor its new files.
+            assert!(layer.keep.iter().all(|k| env_objects.contains(k)), "{layer:?}");
+            assert!(!layer.keep.contains(&loose_object_path(Oid::from_str(&env).unwrap())), "{layer:?}");
+            // big.json is shared: neither re-sent nor deleted.
+            let big = git(&up, &["rev-parse", &format!("{base}:pkg/big.json")]);
+            assert!(layer.keep.contains(&loose_object_path(Oid::from_str(&big).unwrap())));
+            // No working tree, HEAD at base; with the kept objects laid in, exactly base's.
+            assert!(!dest.join("a.py").exists());
+            for k in &layer.keep {
+                let (from, to) = (envdir.join(".git/objects").join(k), dest.join(".git/objects").join(k));
+                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+                std::fs::copy(from, to).unwrap();
+            }
+            assert_eq!(git(&dest, &["rev-parse", "HEAD"]), base);
+            let all = git(&dest, &["cat-file", "--batch-all-objects", "--batch-check=%(objectname)"]);
+            assert!(!all.contains(&env), "{all}");
+            let expected = match history {
+                History::Shallow => git(&up, &["rev-list", "--objects", "--no-walk", &base]),
+                History::Full => git(&up, &["rev-list", "--objects", &base]),
+            };
+            let mut expected: Vec<&str> = expected.lines().map(|l| &l[..40]).collect();
+            expected.sort();
+            let mut got: Vec<&str> = all.lines().collect();
+            got.sort();
+            assert_eq!(got, expected, "{history:?}");
+            let commits = if history == History::Shallow { "1" } else { "2" };
+            assert_eq!(git(&dest, &["rev-list", "--count", "HEAD"]), commits);
+            assert_eq!(layer.added + layer.keep.len(), expected.len(), "{layer:?}");
+            assert_eq!(git(&dest, &["fsck", "--no-progress"]), "");
+        }
+        let _ = root;
+
+        // The instance at the environment's own commit: nothing to add, everything kept.
+        let same = tmp.path().join("instance-same");
+        let layer = m.repository_over(&env, &env, &same, History::Shallow).unwrap();
+        assert_eq!((layer.added, layer.removed, layer.keep.len()), (0, 0, env_objects.len()), "{layer:?}");
+        assert_eq!(std::fs::read_to_string(same.join(".git/HEAD")).unwrap(), format!("{env}\n"));
     }
 
     #[test]

@@ -68,8 +68,11 @@ pub(super) const INSTANCE_DIR: &str = "opt/swegym/instance";
 
 /// The archive an instance image is made from, unpacked at `/` in a container of its environment:
 /// under [`INSTANCE_DIR`], `remove` (NUL-separated paths), `testbed/` (the files that differ
-/// between the environment commit and `base_commit`), `git/` (the repository at `base_commit`
-/// alone) and `install.sh`. Returns it with the bytes of files it writes into the checkout.
+/// between the environment commit and `base_commit`), `keep` (the environment repository's loose
+/// objects that `base_commit`'s repository shares, one path under `.git/objects` per line,
+/// sorted bytewise), `git/` (the rest of the repository at `base_commit`: a pack of the objects
+/// the environment lacks, HEAD, `shallow`) and `install.sh`. Returns it with the bytes of files
+/// it writes into the checkout.
 pub(super) async fn instance_archive(
     cx: &Ctx<'_>,
     repo: &RepoName,
@@ -90,7 +93,8 @@ pub(super) async fn instance_archive(
             .map_err(|e| format!("cannot create a temporary directory in {}: {e}", work.display()))?;
         let mirror = mirrors.open(&repo).map_err(|e| e.to_string())?;
         let delta = mirror.tree_delta(&env_commit, &base_commit).map_err(|e| e.to_string())?;
-        mirror.repository_only(&base_commit, tmp.path(), history).map_err(|e| e.to_string())?;
+        let layer =
+            mirror.repository_over(&env_commit, &base_commit, tmp.path(), history).map_err(|e| e.to_string())?;
         let mtime = mirror.commit_time(&base_commit).map(|t| t.timestamp().max(0) as u64).unwrap_or(0);
         let err = |e: std::io::Error| format!("cannot pack the instance archive: {e}");
         let mut b = tar::Builder::new(Vec::new());
@@ -102,6 +106,8 @@ pub(super) async fn instance_archive(
             remove.push(0);
         }
         append_file(&mut b, &format!("{INSTANCE_DIR}/remove"), &remove, 0o644, mtime).map_err(err)?;
+        let keep: String = layer.keep.iter().map(|p| format!("{p}\n")).collect();
+        append_file(&mut b, &format!("{INSTANCE_DIR}/keep"), keep.as_bytes(), 0o644, mtime).map_err(err)?;
         append_file(&mut b, &format!("{INSTANCE_DIR}/install.sh"), install.as_bytes(), 0o755, mtime).map_err(err)?;
         for f in &delta.write {
             let path = format!("{INSTANCE_DIR}/testbed/{}", f.path);

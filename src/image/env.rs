@@ -41,9 +41,13 @@ pub struct EnvPlan {
     pub install: String,
 }
 
+/// How the environment's checkout stores its repository: instance layers delete and add single
+/// objects over it, so an environment whose checkout was made otherwise must not be reused.
+const CHECKOUT_LAYOUT: &str = "checkout: shallow, loose objects";
+
 /// The environment image of `v` on `base`. The tag hashes the rendered Dockerfile (which names
 /// the base, itself content-addressed), the install script, the environment commit, the `pip`
-/// shim and the recipe's text.
+/// shim, the recipe's text and the checkout's layout.
 pub fn plan(
     templates: &Templates,
     v: &VersionRecord,
@@ -60,7 +64,8 @@ pub fn plan(
         env_vars: spec.env_vars.clone(),
         cutoff: resolution_date(&v.cutoff),
     })?;
-    let inputs = format!("{dockerfile}\n{install}\n{}\n{}\n{}", v.env_commit, templates.pip, recipe.hash());
+    let inputs =
+        format!("{dockerfile}\n{install}\n{}\n{}\n{}\n{CHECKOUT_LAYOUT}", v.env_commit, templates.pip, recipe.hash());
     let tag = format!("{LABEL_PREFIX}/env.{}:{}-{}", repo_component(&v.repo), v.version, short_hash(inputs.as_bytes()));
     let labels = BTreeMap::from([
         (format!("{LABEL_PREFIX}.tier"), ImageTier::Env.to_string()),

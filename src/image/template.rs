@@ -269,11 +269,14 @@ mod tests {
             "{d}"
         );
         assert!(!d.contains("{#") && !d.contains("Variables:"), "{d}");
-        let rm_git = d.find("rm -rf .git\n").unwrap();
-        let new_git = d.find("mv \"$d/git\" .git\n").unwrap();
+        // Of the environment's repository only the objects in `keep` stay, before base_commit's
+        // pack and HEAD come in, and all of it before the reinstall.
+        let rm_git = d.find("find .git -mindepth 1 -maxdepth 1 ! -name objects -exec rm -rf {} +\n").unwrap();
+        let rm_objects = d.find("comm -23 - \"$d/keep\" | xargs -r rm -f --").unwrap();
+        let new_git = d.find("cp -a \"$d/git/.\" .git/").unwrap();
         let install = d.find("UV_EXCLUDE_NEWER='2024-02-02T00:00:00Z' sh -ex \"$d/install.sh\"\n").unwrap();
         assert!(
-            rm_git < new_git && new_git < install,
+            rm_git < rm_objects && rm_objects < new_git && new_git < install,
             "the environment's repository goes before base_commit's comes: {d}"
         );
     }

@@ -185,13 +185,32 @@ async fn build_makes_checked_images_on_a_local_base_and_a_second_build_is_a_noop
          grep -c mul calc/__init__.py; git status --porcelain | wc -l; pwd; \
          python -c 'import calc; print(calc.add(2, 3))'; \
          python -c 'import socket; print(socket.gethostbyname(\"localhost\"))'; \
-         python -c 'import urllib.request; urllib.request.urlopen(\"http://pypi.org\", timeout=5)' 2>/dev/null || echo offline",
+         python -c 'import urllib.request; urllib.request.urlopen(\"http://pypi.org\", timeout=5)' 2>/dev/null || echo offline; \
+         n=$(git cat-file --batch-all-objects --batch-check | wc -l); r=$(git rev-list --objects --all | wc -l); \
+         [ $n = $r ] && echo objects-exact || echo objects $n reachable $r; \
+         ls .git/objects/pack | grep -c '[.]pack$'; git fsck --no-progress 2>&1 | wc -l",
     );
     spec.workdir = None;
     let run = engine.run(&spec, &Cancel::new()).await.unwrap();
     let lines: Vec<&str> = run.output.lines().collect();
-    // No network, but `localhost` resolves (tests that start a local server need it).
-    let expected = [fx.bases[0].as_str(), "1", "0", "__init__.py", "0", "0", "/testbed", "-1", "127.0.0.1", "offline"];
+    // No network, but `localhost` resolves (tests that start a local server need it). The
+    // repository holds exactly base_commit's objects: the environment's it shares stayed loose
+    // below, the rest came in one pack, and git finds nothing amiss.
+    let expected = [
+        fx.bases[0].as_str(),
+        "1",
+        "0",
+        "__init__.py",
+        "0",
+        "0",
+        "/testbed",
+        "-1",
+        "127.0.0.1",
+        "offline",
+        "objects-exact",
+        "1",
+        "0",
+    ];
     assert_eq!(lines, expected, "{}", run.output);
 
     // Nothing changed: nothing is rebuilt, and it takes seconds.
