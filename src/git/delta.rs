@@ -4,6 +4,7 @@
 //! checkout's lacks), an instance image is the environment's checkout plus these deltas — a few
 //! files and objects — instead of a second copy of the whole checkout and its repository.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use git2::{Delta, DiffOptions, Oid, Repository};
@@ -110,13 +111,14 @@ impl Mirror {
     }
 
     /// Writes `dest/.git` for `to` as a layer over a checkout made by [`Mirror::snapshot`] of
-    /// `from` with [`History::Shallow`] (whose objects are loose, one file each): HEAD detached at
-    /// `to`, a pack of the objects `to`'s repository needs that `from`'s lacks (every commit up to
-    /// `to`, or `to` alone with [`History::Shallow`]), and no working tree, index, remote, branch
-    /// or tag. Returns which of `from`'s loose objects `to`'s repository shares: the layer keeps
-    /// those and deletes the rest (`from` itself and everything only it has), so the result holds
-    /// exactly what a fresh snapshot of `to` would, nothing newer — and an instance layer carries
-    /// only the objects that differ instead of a second copy of the repository.
+    /// `from` with the same `history`: HEAD detached at `to`, the `shallow` file, and a pack of
+    /// the objects `to`'s repository needs (every commit up to `to` and their trees, or `to` and
+    /// its tree with [`History::Shallow`]) that the files it keeps of `from`'s store do not hold;
+    /// no working tree, index, remote, branch or tag. Returns those files: every loose object
+    /// and pack of `from`'s store ([`Mirror::store_layout`]) that `to`'s repository holds
+    /// entirely. The layer deletes all others — `from` itself and everything only it has go with
+    /// them — so the result holds exactly what a fresh snapshot of `to` would, nothing newer, and
+    /// an instance layer carries only what differs instead of a second copy of the repository.
     pub fn repository_over(
         &self,
         from: &str,
@@ -127,47 +129,53 @@ impl Mirror {
         let from = self.ensure_commit(from)?;
         let to = self.ensure_commit(to)?;
         let derr = |source| GitError::Git { path: dest.to_path_buf(), source };
-        let (have, _) = self.objects(from, History::Shallow)?;
+        let (units, _) = self.store_layout(from, history)?;
         let (need, cut) = self.objects(to, history)?;
-        let repo = Repository::init(dest).map_err(derr)?;
-        let mut added: Vec<Oid> = need.difference(&have).copied().collect();
+        let mut held = HashSet::new();
+        let mut layer = RepositoryLayer::default();
+        for unit in &units {
+            if unit.objects().iter().all(|o| need.contains(o)) {
+                held.extend(unit.objects().iter().copied());
+                layer.keep.extend(unit.paths());
+            } else {
+                layer.removed += unit.paths().len();
+            }
+        }
+        let mut added: Vec<Oid> = need.difference(&held).copied().collect();
         added.sort();
-        self.write_pack(&added, &repo, dest)?;
+        let repo = Repository::init(dest).map_err(derr)?;
+        self.write_pack(&added, &repo, dest, None)?;
         write_shallow(&repo, &cut).map_err(|source| GitError::Io { path: dest.to_path_buf(), source })?;
         // Written by hand: libgit2 refuses a HEAD whose commit it cannot read, and the commit may
         // be among the objects the layer keeps rather than in the pack.
         std::fs::write(repo.path().join("HEAD"), format!("{to}\n"))
             .map_err(|source| GitError::Io { path: dest.to_path_buf(), source })?;
         let _ = std::fs::remove_dir_all(dest.join(".git/hooks"));
-        let mut keep: Vec<String> = need.intersection(&have).map(|o| loose_object_path(*o)).collect();
-        keep.sort();
-        Ok(RepositoryLayer { removed: have.len() - keep.len(), keep, added: added.len() })
+        layer.keep.sort();
+        layer.added = added.len();
+        Ok(layer)
     }
 }
 
-/// What [`Mirror::repository_over`] wrote, and which of the lower checkout's objects stay.
+/// What [`Mirror::repository_over`] wrote, and which files of the lower checkout's object store
+/// stay.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RepositoryLayer {
-    /// The lower checkout's loose objects to keep, as paths under `.git/objects` (`ab/cdef…`),
-    /// sorted bytewise.
+    /// Files of the lower checkout's object store to keep, as paths under `.git/objects`
+    /// (`ab/cdef…`, `pack/pack-swegym-….pack`), sorted bytewise.
     pub keep: Vec<String>,
     /// Objects in the new pack.
     pub added: usize,
-    /// Lower objects the layer deletes.
+    /// Files of the lower store the layer deletes.
     pub removed: usize,
-}
-
-/// Where git stores `oid` as a loose object, under `.git/objects`.
-pub fn loose_object_path(oid: Oid) -> String {
-    let hex = oid.to_string();
-    format!("{}/{}", &hex[..2], &hex[2..])
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::tests_support::*;
     use super::*;
-    use crate::git::Mirrors;
+    use crate::git::layout::HISTORY_CHUNK;
+    use crate::git::{loose_object_path, Mirrors};
 
     #[test]
     fn delta_writes_changed_files_and_removes_what_the_target_lacks() {
@@ -208,7 +216,7 @@ mod tests {
         assert_eq!(m.tree_delta(&env, &env).unwrap(), TreeDelta::default());
     }
 
-    /// Every object file under `dir/.git/objects` (loose objects as `ab/cdef…`, packs by name).
+    /// Every file under `dir/.git/objects` (loose objects as `ab/cdef…`, packs as `pack/…`).
     fn object_files(dir: &Path) -> Vec<String> {
         let root = dir.join(".git/objects");
         let mut out = Vec::new();
@@ -222,6 +230,36 @@ mod tests {
         out
     }
 
+    /// What `instance.sh` does with the repository: the kept files of the lower store laid under
+    /// the layer's own.
+    fn lay_over(lower: &Path, dest: &Path, layer: &RepositoryLayer) {
+        for k in &layer.keep {
+            let (from, to) = (lower.join(".git/objects").join(k), dest.join(".git/objects").join(k));
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(from, to).unwrap();
+        }
+    }
+
+    /// Every object id `dir`'s repository holds, sorted.
+    fn all_objects(dir: &Path) -> Vec<String> {
+        let all = git(dir, &["cat-file", "--batch-all-objects", "--batch-check=%(objectname)"]);
+        let mut v: Vec<String> = all.lines().map(str::to_string).collect();
+        v.sort();
+        v
+    }
+
+    /// What `git rev-list --objects` lists from `sha` (`--no-walk`: its tree alone), sorted.
+    fn reachable(dir: &Path, sha: &str, walk: bool) -> Vec<String> {
+        let mut args = vec!["rev-list", "--objects"];
+        if !walk {
+            args.push("--no-walk");
+        }
+        args.push(sha);
+        let mut v: Vec<String> = git(dir, &args).lines().map(|l| l[..40].to_string()).collect();
+        v.sort();
+        v
+    }
+
     #[test]
     fn an_instance_repository_over_the_environment_ships_only_the_objects_that_differ() {
         let tmp = tempfile::tempdir().unwrap();
@@ -229,63 +267,87 @@ mod tests {
         std::fs::create_dir_all(up.join("pkg")).unwrap();
         git(&up, &["init", "-q", "-b", "main"]);
         std::fs::write(up.join("pkg/big.json"), "[1, 2, 3]\n".repeat(1000)).unwrap();
-        let root = commit(&up, "a.py", "x = 0\n", "root");
+        commit(&up, "a.py", "x = 0\n", "root");
         let base = commit(&up, "a.py", "x = 1\n", "base");
         std::fs::write(up.join("pkg/new.py"), "n = 1\n").unwrap();
         let env = commit(&up, "a.py", "x = 2  # the fix\n", "env, later");
         let m = Mirrors::new(tmp.path().join("mirrors"), format!("file://{}/{{repo}}", tmp.path().display()))
             .open(&"acme/widgets".parse().unwrap())
             .unwrap();
-
-        // The environment's checkout: shallow, every object loose.
-        let envdir = tmp.path().join("env");
-        m.snapshot(&env, &envdir, History::Shallow).unwrap();
-        let env_objects = object_files(&envdir);
-        assert!(env_objects.iter().all(|f| !f.starts_with("pack/")), "{env_objects:?}");
-        assert!(env_objects.contains(&loose_object_path(Oid::from_str(&env).unwrap())));
-        assert_eq!(git(&envdir, &["rev-list", "--count", "HEAD"]), "1");
-        assert_eq!(git(&envdir, &["fsck", "--no-progress"]), "");
+        let env_oid = Oid::from_str(&env).unwrap();
+        let big = Oid::from_str(&git(&up, &["rev-parse", &format!("{base}:pkg/big.json")])).unwrap();
 
         for history in [History::Shallow, History::Full] {
+            // The environment's checkout: the commit and its tree loose; with full history, the
+            // rest in a pack.
+            let envdir = tmp.path().join(format!("env-{history:?}"));
+            m.snapshot(&env, &envdir, history).unwrap();
+            let env_files = object_files(&envdir);
+            assert!(env_files.contains(&loose_object_path(env_oid)), "{env_files:?}");
+            let packs = env_files.iter().filter(|f| f.ends_with(".pack")).count();
+            assert_eq!(packs, if history == History::Shallow { 0 } else { 1 }, "{env_files:?}");
+            assert_eq!(all_objects(&envdir), reachable(&up, &env, history == History::Full));
+            assert_eq!(git(&envdir, &["fsck", "--no-progress"]), "");
+
             let dest = tmp.path().join(format!("instance-{history:?}"));
             let layer = m.repository_over(&env, &base, &dest, history).unwrap();
-            // What stays is the environment's, and not its commit nor its new files.
-            assert!(layer.keep.iter().all(|k| env_objects.contains(k)), "{layer:?}");
-            assert!(!layer.keep.contains(&loose_object_path(Oid::from_str(&env).unwrap())), "{layer:?}");
+            // What stays is the environment's, and neither its commit nor its new files.
+            assert!(layer.keep.iter().all(|k| env_files.contains(k)), "{layer:?}");
+            assert!(!layer.keep.contains(&loose_object_path(env_oid)), "{layer:?}");
             // big.json is shared: neither re-sent nor deleted.
-            let big = git(&up, &["rev-parse", &format!("{base}:pkg/big.json")]);
-            assert!(layer.keep.contains(&loose_object_path(Oid::from_str(&big).unwrap())));
-            // No working tree, HEAD at base; with the kept objects laid in, exactly base's.
+            assert!(layer.keep.contains(&loose_object_path(big)), "{layer:?}");
             assert!(!dest.join("a.py").exists());
-            for k in &layer.keep {
-                let (from, to) = (envdir.join(".git/objects").join(k), dest.join(".git/objects").join(k));
-                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-                std::fs::copy(from, to).unwrap();
-            }
+            // With the kept files laid in: exactly base's objects, HEAD at base, git content.
+            lay_over(&envdir, &dest, &layer);
             assert_eq!(git(&dest, &["rev-parse", "HEAD"]), base);
-            let all = git(&dest, &["cat-file", "--batch-all-objects", "--batch-check=%(objectname)"]);
-            assert!(!all.contains(&env), "{all}");
-            let expected = match history {
-                History::Shallow => git(&up, &["rev-list", "--objects", "--no-walk", &base]),
-                History::Full => git(&up, &["rev-list", "--objects", &base]),
-            };
-            let mut expected: Vec<&str> = expected.lines().map(|l| &l[..40]).collect();
-            expected.sort();
-            let mut got: Vec<&str> = all.lines().collect();
-            got.sort();
-            assert_eq!(got, expected, "{history:?}");
+            let all = all_objects(&dest);
+            assert!(!all.contains(&env), "{all:?}");
+            assert_eq!(all, reachable(&up, &base, history == History::Full), "{history:?}");
             let commits = if history == History::Shallow { "1" } else { "2" };
             assert_eq!(git(&dest, &["rev-list", "--count", "HEAD"]), commits);
-            assert_eq!(layer.added + layer.keep.len(), expected.len(), "{layer:?}");
             assert_eq!(git(&dest, &["fsck", "--no-progress"]), "");
         }
-        let _ = root;
 
         // The instance at the environment's own commit: nothing to add, everything kept.
         let same = tmp.path().join("instance-same");
-        let layer = m.repository_over(&env, &env, &same, History::Shallow).unwrap();
-        assert_eq!((layer.added, layer.removed, layer.keep.len()), (0, 0, env_objects.len()), "{layer:?}");
+        let layer = m.repository_over(&env, &env, &same, History::Full).unwrap();
+        assert_eq!((layer.added, layer.removed), (0, 0), "{layer:?}");
+        assert_eq!(layer.keep, object_files(&tmp.path().join("env-Full")));
         assert_eq!(std::fs::read_to_string(same.join(".git/HEAD")).unwrap(), format!("{env}\n"));
+    }
+
+    #[test]
+    fn a_full_history_layer_keeps_the_older_history_packs_and_reships_only_the_straddled_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let up = tmp.path().join("acme/long");
+        std::fs::create_dir_all(&up).unwrap();
+        git(&up, &["init", "-q", "-b", "main"]);
+        let n = 2 * HISTORY_CHUNK + 10;
+        let mut shas = Vec::new();
+        for i in 0..n {
+            shas.push(commit(&up, &format!("f{}.txt", i % 7), &format!("{i}\n"), &format!("c{i}")));
+        }
+        let m = Mirrors::new(tmp.path().join("mirrors"), format!("file://{}/{{repo}}", tmp.path().display()))
+            .open(&"acme/long".parse().unwrap())
+            .unwrap();
+        let env = shas[n - 1].clone();
+        // Inside the second pack: the first is kept whole, the second and third go.
+        let base = shas[HISTORY_CHUNK + 5].clone();
+        let envdir = tmp.path().join("env");
+        m.snapshot(&env, &envdir, History::Full).unwrap();
+        let packs: Vec<String> = object_files(&envdir).into_iter().filter(|f| f.ends_with(".pack")).collect();
+        assert_eq!(packs.len(), 3, "{packs:?}");
+        let dest = tmp.path().join("instance");
+        let layer = m.repository_over(&env, &base, &dest, History::Full).unwrap();
+        let kept: Vec<&String> = layer.keep.iter().filter(|k| k.ends_with(".pack")).collect();
+        assert_eq!(kept.len(), 1, "{layer:?}");
+        // Re-shipped: the 6 commits of the second pack up to base, with their trees and blobs,
+        // and base's tree (its blobs are kept loose) — not the whole history.
+        assert!(layer.added <= 6 * 3 + 1, "{layer:?}");
+        lay_over(&envdir, &dest, &layer);
+        assert_eq!(all_objects(&dest), reachable(&up, &base, true));
+        assert_eq!(git(&dest, &["rev-list", "--count", "HEAD"]), (HISTORY_CHUNK + 6).to_string());
+        assert_eq!(git(&dest, &["fsck", "--no-progress"]), "");
     }
 
     #[test]

@@ -13,7 +13,9 @@ use git2::{FetchOptions, Oid, Repository};
 use crate::model::RepoName;
 
 mod delta;
-pub use delta::{loose_object_path, DeltaContent, DeltaFile, RepositoryLayer, TreeDelta};
+mod layout;
+pub use delta::{DeltaContent, DeltaFile, RepositoryLayer, TreeDelta};
+pub use layout::{loose_object_path, StoreUnit};
 
 const HEADS: &str = "+refs/heads/*:refs/heads/*";
 const TAGS: &str = "+refs/tags/*:refs/tags/*";
@@ -487,112 +489,20 @@ impl Mirror {
     /// Writes a working copy of `sha` to `dest` (created): a fresh repository holding only the
     /// objects reachable from `sha` (or only `sha` and its tree with [`History::Shallow`]), HEAD
     /// detached at `sha`, no remote, no branch, no tag — nothing newer than `sha` can be read
-    /// from it (FACTS.md "Integrity"). A shallow snapshot keeps its objects loose, one file each,
-    /// so that a layer over it can delete single objects and add others
-    /// ([`Mirror::repository_over`]); a full one packs them.
+    /// from it (FACTS.md "Integrity"). Its objects are stored as [`Mirror::store_layout`] says,
+    /// so that a layer over the checkout can keep what another commit shares and delete the rest
+    /// ([`Mirror::repository_over`]).
     pub fn snapshot(&self, sha: &str, dest: &Path, history: History) -> Result<(), GitError> {
         let oid = self.ensure_commit(sha)?;
         let derr = |source| GitError::Git { path: dest.to_path_buf(), source };
         let repo = Repository::init(dest).map_err(derr)?;
-        let (objects, cut) = self.objects(oid, history)?;
-        let mut objects: Vec<Oid> = objects.into_iter().collect();
-        objects.sort();
-        match history {
-            History::Shallow => self.write_loose(&objects, &repo, dest)?,
-            History::Full => self.write_pack(&objects, &repo, dest)?,
-        }
+        let (units, cut) = self.store_layout(oid, history)?;
+        self.write_store(&units, &repo, dest)?;
         write_shallow(&repo, &cut).map_err(|source| GitError::Io { path: dest.to_path_buf(), source })?;
         repo.set_head_detached(oid).map_err(derr)?;
         repo.checkout_head(Some(git2::build::CheckoutBuilder::new().force())).map_err(derr)?;
         // `git init` leaves sample hooks and a default branch name behind; none of it is needed.
         let _ = std::fs::remove_dir_all(dest.join(".git/hooks"));
-        Ok(())
-    }
-
-    /// The objects a repository of `oid` holds — with [`History::Shallow`] the commit and its
-    /// tree, with [`History::Full`] every commit the mirror holds from it and their trees — and
-    /// the commits where that history is cut (git's `shallow` file: `oid` itself when shallow;
-    /// where a shallow mirror's history ends when full). Submodule commits are not objects of the
-    /// repository and are left out.
-    pub(super) fn objects(&self, oid: Oid, history: History) -> Result<(HashSet<Oid>, BTreeSet<Oid>), GitError> {
-        let mut cut = BTreeSet::new();
-        let commits = match history {
-            History::Shallow => {
-                cut.insert(oid);
-                vec![oid]
-            }
-            History::Full => {
-                let walk = held_history(&self.git, vec![oid], &self.shallow_boundary()?).map_err(self.git_err())?;
-                walk.into_iter()
-                    .map(|(id, _, is_cut)| {
-                        if is_cut {
-                            cut.insert(id);
-                        }
-                        id
-                    })
-                    .collect()
-            }
-        };
-        let mut objects = HashSet::new();
-        for c in commits {
-            objects.insert(c);
-            let tree = self.git.find_commit(c).map_err(self.git_err())?.tree_id();
-            let mut trees = vec![tree];
-            while let Some(t) = trees.pop() {
-                if !objects.insert(t) {
-                    continue;
-                }
-                for entry in self.git.find_tree(t).map_err(self.git_err())?.iter() {
-                    match entry.kind() {
-                        Some(git2::ObjectType::Tree) => trees.push(entry.id()),
-                        Some(git2::ObjectType::Blob) => {
-                            objects.insert(entry.id());
-                        }
-                        _ => {}
-                    }
-                }
-            }
-        }
-        Ok((objects, cut))
-    }
-
-    /// Writes `objects` into `repo` as one pack (nothing when there are none).
-    pub(super) fn write_pack(&self, objects: &[Oid], repo: &Repository, dest: &Path) -> Result<(), GitError> {
-        if objects.is_empty() {
-            return Ok(());
-        }
-        let derr = |source| GitError::Git { path: dest.to_path_buf(), source };
-        let mut pb = self.git.packbuilder().map_err(self.git_err())?;
-        for oid in objects {
-            pb.insert_object(*oid, None).map_err(self.git_err())?;
-        }
-        let odb = repo.odb().map_err(derr)?;
-        let mut writer = odb.packwriter().map_err(derr)?;
-        let mut failed = None;
-        pb.foreach(|chunk| match std::io::Write::write_all(&mut writer, chunk) {
-            Ok(()) => true,
-            Err(e) => {
-                failed = Some(e);
-                false
-            }
-        })
-        .map_err(self.git_err())?;
-        if let Some(source) = failed {
-            return Err(GitError::Io { path: dest.to_path_buf(), source });
-        }
-        writer.commit().map_err(derr)?;
-        Ok(())
-    }
-
-    /// Writes `objects` into `repo` as loose objects, one file each.
-    fn write_loose(&self, objects: &[Oid], repo: &Repository, dest: &Path) -> Result<(), GitError> {
-        let derr = |source| GitError::Git { path: dest.to_path_buf(), source };
-        let from = self.git.odb().map_err(self.git_err())?;
-        let to = repo.odb().map_err(derr)?;
-        for oid in objects {
-            let obj = from.read(*oid).map_err(self.git_err())?;
-            to.write(obj.kind(), obj.data()).map_err(derr)?;
-        }
         Ok(())
     }
 }

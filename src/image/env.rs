@@ -41,19 +41,25 @@ pub struct EnvPlan {
     pub install: String,
 }
 
-/// How the environment's checkout stores its repository: instance layers delete and add single
-/// objects over it, so an environment whose checkout was made otherwise must not be reused.
+/// How the environment's checkout stores its repository ([`crate::git::Mirror::store_layout`]):
+/// instance layers keep and delete its files one by one, so an environment whose checkout was
+/// made otherwise must not be reused.
 const CHECKOUT_LAYOUT: &str = "checkout: shallow, loose objects";
+/// Added for environments whose checkout holds the whole history (`--history full`), in packs of
+/// main-line commits.
+const FULL_HISTORY_LAYOUT: &str = "history: full, packs of 64 main-line commits";
 
 /// The environment image of `v` on `base`. The tag hashes the rendered Dockerfile (which names
 /// the base, itself content-addressed), the install script, the environment commit, the `pip`
-/// shim, the recipe's text and the checkout's layout.
+/// shim, the recipe's text and the checkout's layout (which depends on how much history instance
+/// images keep: the environment's checkout holds as much).
 pub fn plan(
     templates: &Templates,
     v: &VersionRecord,
     recipe: &Recipe,
     spec: &EnvSpec,
     base: &BaseImage,
+    history: History,
 ) -> Result<EnvPlan, TemplateError> {
     let install = script::env_install(spec);
     let dockerfile = templates.render(&EnvVars {
@@ -64,8 +70,11 @@ pub fn plan(
         env_vars: spec.env_vars.clone(),
         cutoff: resolution_date(&v.cutoff),
     })?;
-    let inputs =
+    let mut inputs =
         format!("{dockerfile}\n{install}\n{}\n{}\n{}\n{CHECKOUT_LAYOUT}", v.env_commit, templates.pip, recipe.hash());
+    if history == History::Full {
+        inputs.push_str(&format!("\n{FULL_HISTORY_LAYOUT}"));
+    }
     let tag = format!("{LABEL_PREFIX}/env.{}:{}-{}", repo_component(&v.repo), v.version, short_hash(inputs.as_bytes()));
     let labels = BTreeMap::from([
         (format!("{LABEL_PREFIX}.tier"), ImageTier::Env.to_string()),
@@ -133,7 +142,7 @@ pub(super) async fn build_env(
     record.python_used = Some(base.python.to_string());
     record.base_source = Some(base.source.clone());
     record.parent = Some(base.tag.clone());
-    let plan = plan(&cx.opts.templates, v, &recipe, &spec, &base)?;
+    let plan = plan(&cx.opts.templates, v, &recipe, &spec, &base, cx.opts.history)?;
     record.tag = plan.tag.clone();
     let base_size = cx.executor.engine().image(&base.tag).await?.map(|i| i.size).unwrap_or(0);
     if !cx.opts.force {
@@ -169,7 +178,7 @@ pub(super) async fn build_env(
         Err(e) => return fail(store, record, e.to_string()),
     };
     let files = vec![("swegym/install.sh".to_string(), plan.install.into_bytes())];
-    let context = match make_context(cx, &repo, &v.env_commit, History::Shallow, plan.dockerfile, files).await {
+    let context = match make_context(cx, &repo, &v.env_commit, cx.opts.history, plan.dockerfile, files).await {
         Ok(c) => c,
         Err(e) => return fail(store, record, e),
     };

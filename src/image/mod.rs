@@ -440,7 +440,7 @@ test_cmd = "pytest -rA"
             instances: 1,
             recipe: "embedded".into(),
         };
-        let env = env::plan(&templates, &v, &recipe, spec, &base.image).unwrap();
+        let env = env::plan(&templates, &v, &recipe, spec, &base.image, i.history).unwrap();
         let inst = RawInstance {
             instance_id: "acme__calc-1".into(),
             repo: "acme/calc".into(),
@@ -488,7 +488,7 @@ test_cmd = "pytest -rA"
             ("cut-off", 1, edit(&|i| i.cutoff = "2024-03-01T00:00:00Z".into())),
             ("env template", 1, edit(&|i| i.override_file = Some(("env.Dockerfile", "FROM {{ base }}\n")))),
             ("base commit", 2, edit(&|i| i.base_commit = "c".repeat(40))),
-            ("history", 2, edit(&|i| i.history = History::Shallow)),
+            ("history", 1, edit(&|i| i.history = History::Shallow)),
             ("instance template", 2, edit(&|i| i.override_file = Some(("instance.sh", "echo {{ instance_id }}\n")))),
         ];
         let base_tags = tags(&b);

@@ -272,7 +272,7 @@ mod tests {
         // Of the environment's repository only the objects in `keep` stay, before base_commit's
         // pack and HEAD come in, and all of it before the reinstall.
         let rm_git = d.find("find .git -mindepth 1 -maxdepth 1 ! -name objects -exec rm -rf {} +\n").unwrap();
-        let rm_objects = d.find("comm -23 - \"$d/keep\" | xargs -r rm -f --").unwrap();
+        let rm_objects = d.find("comm -23 \"$d/have\" \"$d/keep\" | xargs -r rm -f --").unwrap();
         let new_git = d.find("cp -a \"$d/git/.\" .git/").unwrap();
         let install = d.find("UV_EXCLUDE_NEWER='2024-02-02T00:00:00Z' sh -ex \"$d/install.sh\"\n").unwrap();
         assert!(
