@@ -144,6 +144,10 @@ impl Mirror {
         let mut added: Vec<Oid> = need.difference(&held).copied().collect();
         added.sort();
         let repo = Repository::init(dest).map_err(derr)?;
+        // A full history arrives in about one pack per 64 main-line commits; git's automatic
+        // housekeeping would repack them all (gc.autoPackLimit is 50) on the first `git commit`
+        // in a container, minutes of CPU in the middle of an agent's episode.
+        repo.config().and_then(|mut c| c.set_i32("gc.auto", 0)).map_err(derr)?;
         self.write_pack(&added, &repo, dest, None)?;
         write_shallow(&repo, &cut).map_err(|source| GitError::Io { path: dest.to_path_buf(), source })?;
         // Written by hand: libgit2 refuses a HEAD whose commit it cannot read, and the commit may
@@ -306,6 +310,7 @@ mod tests {
             let commits = if history == History::Shallow { "1" } else { "2" };
             assert_eq!(git(&dest, &["rev-list", "--count", "HEAD"]), commits);
             assert_eq!(git(&dest, &["fsck", "--no-progress"]), "");
+            assert_eq!(git(&dest, &["config", "gc.auto"]), "0");
         }
 
         // The instance at the environment's own commit: nothing to add, everything kept.
