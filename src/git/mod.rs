@@ -647,6 +647,30 @@ mod shallow_tests {
     }
 
     #[test]
+    fn full_history_snapshots_and_layers_of_a_shallow_mirror_end_where_it_ends() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (m, shas) = shallow_mirror(tmp.path(), "3");
+        let env = tmp.path().join("env");
+        m.snapshot(&shas[5], &env, History::Full).unwrap();
+        assert_eq!(std::fs::read_to_string(env.join(".git/shallow")).unwrap(), format!("{}\n", shas[3]));
+        assert_eq!(git(&env, &["rev-list", "--count", "HEAD"]), "3");
+        assert_eq!(git(&env, &["fsck", "--no-progress"]), "");
+
+        let dest = tmp.path().join("instance");
+        let layer = m.repository_over(&shas[5], &shas[4], &dest, History::Full).unwrap();
+        for k in &layer.keep {
+            let to = dest.join(".git/objects").join(k);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(env.join(".git/objects").join(k), to).unwrap();
+        }
+        assert_eq!(std::fs::read_to_string(dest.join(".git/shallow")).unwrap(), format!("{}\n", shas[3]));
+        assert_eq!(git(&dest, &["rev-list", "--count", "HEAD"]), "2");
+        assert_eq!(git(&dest, &["fsck", "--no-progress"]), "");
+        let all = git(&dest, &["cat-file", "--batch-all-objects", "--batch-check=%(objectname)"]);
+        assert!(!all.contains(&shas[5]), "{all}");
+    }
+
+    #[test]
     fn shallow_mirror_walks_stop_at_the_boundary_instead_of_failing() {
         let tmp = tempfile::tempdir().unwrap();
         // Holds four, five, six: v1.1.0 is inside, v1.0.0 beyond the boundary.
