@@ -275,6 +275,10 @@ mod tests {
         let rm_objects = d.find("comm -23 \"$d/have\" \"$d/keep\" | xargs -r rm -f --").unwrap();
         let new_git = d.find("cp -a \"$d/git/.\" .git/").unwrap();
         let install = d.find("UV_EXCLUDE_NEWER='2024-02-02T00:00:00Z' sh -ex \"$d/install.sh\"\n").unwrap();
+        // The reinstall caches under $d (gone with it); the environment's own cache stays: deleting
+        // it cost 11 s and a whiteout per file.
+        assert!(d.contains("UV_CACHE_DIR=\"$d/cache/uv\"") && d.contains("rm -rf \"$d/cache\""), "{d}");
+        assert!(!d.contains("/root/.cache"), "{d}");
         assert!(
             rm_git < rm_objects && rm_objects < new_git && new_git < install,
             "the environment's repository goes before base_commit's comes: {d}"
