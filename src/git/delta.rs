@@ -234,16 +234,6 @@ mod tests {
         out
     }
 
-    /// What `instance.sh` does with the repository: the kept files of the lower store laid under
-    /// the layer's own.
-    fn lay_over(lower: &Path, dest: &Path, layer: &RepositoryLayer) {
-        for k in &layer.keep {
-            let (from, to) = (lower.join(".git/objects").join(k), dest.join(".git/objects").join(k));
-            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-            std::fs::copy(from, to).unwrap();
-        }
-    }
-
     /// Every object id `dir`'s repository holds, sorted.
     fn all_objects(dir: &Path) -> Vec<String> {
         let all = git(dir, &["cat-file", "--batch-all-objects", "--batch-check=%(objectname)"]);

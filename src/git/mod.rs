@@ -512,6 +512,16 @@ mod tests_support {
     use std::path::Path;
     use std::process::Command;
 
+    /// What `instance.sh` does with the repository: the files of the lower checkout's object
+    /// store that the layer keeps, laid under the layer's own `.git` in `dest`.
+    pub fn lay_over(lower: &Path, dest: &Path, layer: &super::RepositoryLayer) {
+        for k in &layer.keep {
+            let (from, to) = (lower.join(".git/objects").join(k), dest.join(".git/objects").join(k));
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(from, to).unwrap();
+        }
+    }
+
     pub fn git(dir: &Path, args: &[&str]) -> String {
         let out = Command::new("git")
             .current_dir(dir)
@@ -658,11 +668,7 @@ mod shallow_tests {
 
         let dest = tmp.path().join("instance");
         let layer = m.repository_over(&shas[5], &shas[4], &dest, History::Full).unwrap();
-        for k in &layer.keep {
-            let to = dest.join(".git/objects").join(k);
-            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-            std::fs::copy(env.join(".git/objects").join(k), to).unwrap();
-        }
+        lay_over(&env, &dest, &layer);
         assert_eq!(std::fs::read_to_string(dest.join(".git/shallow")).unwrap(), format!("{}\n", shas[3]));
         assert_eq!(git(&dest, &["rev-list", "--count", "HEAD"]), "2");
         assert_eq!(git(&dest, &["fsck", "--no-progress"]), "");
