@@ -15,7 +15,7 @@ use crate::model::RepoName;
 mod delta;
 mod layout;
 pub use delta::{DeltaContent, DeltaFile, RepositoryLayer, TreeDelta};
-pub use layout::{loose_object_path, StoreUnit};
+pub use layout::{loose_object_path, StoreUnit, HISTORY_CHUNK};
 
 const HEADS: &str = "+refs/heads/*:refs/heads/*";
 const TAGS: &str = "+refs/tags/*:refs/tags/*";

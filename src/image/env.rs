@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::docker::DockerError;
-use crate::git::History;
+use crate::git::{History, HISTORY_CHUNK};
 use crate::model::RepoName;
 use crate::recipe::{recipe_label, short_hash, EnvSpec, Recipe};
 use crate::store::{BuildStatus, ImageRecord, ImageTier, Store, VersionRecord};
@@ -46,8 +46,11 @@ pub struct EnvPlan {
 /// made otherwise must not be reused.
 const CHECKOUT_LAYOUT: &str = "checkout: shallow, loose objects";
 /// Added for environments whose checkout holds the whole history (`--history full`), in packs of
-/// main-line commits.
-const FULL_HISTORY_LAYOUT: &str = "history: full, packs of 64 main-line commits";
+/// [`HISTORY_CHUNK`] main-line commits: the pack size is part of the layout, so changing it
+/// changes the tags.
+fn full_history_layout() -> String {
+    format!("history: full, packs of {HISTORY_CHUNK} main-line commits")
+}
 
 /// The environment image of `v` on `base`. The tag hashes the rendered Dockerfile (which names
 /// the base, itself content-addressed), the install script, the environment commit, the `pip`
@@ -73,7 +76,7 @@ pub fn plan(
     let mut inputs =
         format!("{dockerfile}\n{install}\n{}\n{}\n{}\n{CHECKOUT_LAYOUT}", v.env_commit, templates.pip, recipe.hash());
     if history == History::Full {
-        inputs.push_str(&format!("\n{FULL_HISTORY_LAYOUT}"));
+        inputs.push_str(&format!("\n{}", full_history_layout()));
     }
     let tag = format!("{LABEL_PREFIX}/env.{}:{}-{}", repo_component(&v.repo), v.version, short_hash(inputs.as_bytes()));
     let labels = BTreeMap::from([
